@@ -1,0 +1,46 @@
+"""Type stubs for the native core (`d_back._native`), implemented in Rust."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Optional
+
+__version__: str
+
+def mock_server_data_json() -> str:
+    """The mock server list as JSON text (`json.dumps` format)."""
+
+def mock_user_data_json(discord_server_id: str) -> str:
+    """The mock users of one server (by mapping key) as JSON text; `{}` if unknown."""
+
+class NativeServer:
+    """One HTTP + WebSocket listener, driven by `d_back.server.WebSocketServer`."""
+
+    def __init__(self) -> None: ...
+    def set_static_dir(self, path: str) -> None:
+        """Directory served over HTTP; takes effect for the next request."""
+    def set_mock_intervals(self, presence: float, message: float) -> None:
+        """Seconds between mock presence / message events for a joined connection."""
+    def set_callback(self, name: str, callback: Optional[Callable[..., Any]]) -> None:
+        """Register (or clear with None) one of: get_server_data, get_user_data,
+        validate_discord_user, get_client_id, static_request."""
+    def bind(self, host: str, port: int) -> Awaitable[list[tuple[str, int]]]:
+        """Bind and start serving; resolves to the bound (address, port) pairs.
+
+        Must be awaited inside a coroutine running on the asyncio loop that callbacks
+        should run on. Raises OSError when the address cannot be bound."""
+    def wait_stopped(self) -> Awaitable[None]:
+        """Resolves once the server has stopped (immediately if it is not serving)."""
+    def stop(self) -> Awaitable[None]:
+        """Close every WebSocket with 1001, wait for them within a bound, release the port."""
+    @property
+    def is_serving(self) -> bool: ...
+    def broadcast(self, server: str, frame: str) -> int:
+        """Queue an encoded text frame to every connection joined to `server`.
+
+        Returns the number of recipients; never blocks on a client."""
+    def send_to(self, connection_id: int, frame: str) -> bool:
+        """Queue a text frame to one connection; False if it is gone or its queue is full."""
+    def connection_count(self) -> int: ...
+    def connections(self) -> list[dict[str, Any]]:
+        """Snapshot of open WebSocket connections: dicts with `id` (int),
+        `remote_address` (tuple[str, int]) and, once joined, `discordServer` and
+        `server_id` (str)."""

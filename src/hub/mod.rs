@@ -1,0 +1,207 @@
+//! Who is connected, who is joined where, and fan-out of pre-encoded frames.
+//!
+//! Every connection owns a bounded outbound queue drained by its writer task. A
+//! broadcast is encoded once; each recipient gets a reference-counted clone of
+//! the same bytes. A full queue drops that client's copy (counted) instead of
+//! stalling the broadcaster or growing memory.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+/// Identifies one WebSocket connection for its whole life.
+pub type ConnId = u64;
+
+/// The sending half of a connection's outbound queue.
+pub type Outbox = mpsc::Sender<Message>;
+
+/// What the outside world may know about a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub id: ConnId,
+    pub remote: SocketAddr,
+    /// Mapping key of the joined server, once joined.
+    pub server_key: Option<Arc<str>>,
+    /// The id the client asked for when it joined (e.g. `"default"`).
+    pub server_id: Option<String>,
+}
+
+struct Member {
+    outbox: Outbox,
+    info: ConnectionInfo,
+}
+
+#[derive(Default)]
+struct State {
+    members: HashMap<ConnId, Member>,
+    /// Joined connections per server key; a subset of `members`.
+    rooms: HashMap<Arc<str>, HashMap<ConnId, Outbox>>,
+}
+
+/// The registry of open WebSocket connections.
+#[derive(Default)]
+pub struct Hub {
+    state: RwLock<State>,
+    next_id: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a connection and returns its id and the receiving end of its queue.
+    pub fn register(
+        &self,
+        remote: SocketAddr,
+        capacity: usize,
+    ) -> (ConnId, Outbox, mpsc::Receiver<Message>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (outbox, inbox) = mpsc::channel(capacity.max(1));
+        let info = ConnectionInfo {
+            id,
+            remote,
+            server_key: None,
+            server_id: None,
+        };
+        self.write().members.insert(
+            id,
+            Member {
+                outbox: outbox.clone(),
+                info,
+            },
+        );
+        (id, outbox, inbox)
+    }
+
+    /// Removes a connection from the registry and from its room.
+    pub fn unregister(&self, id: ConnId) {
+        let mut state = self.write();
+        if let Some(member) = state.members.remove(&id) {
+            if let Some(key) = member.info.server_key {
+                leave_room(&mut state, &key, id);
+            }
+        }
+    }
+
+    /// Moves a connection into the room `key` and enqueues its `server-join`
+    /// frame in the same step, so no broadcast for the new room can reach the
+    /// client before it. `permit` is a slot reserved in the connection's queue.
+    pub fn join(
+        &self,
+        id: ConnId,
+        key: &str,
+        server_id: String,
+        permit: mpsc::Permit<'_, Message>,
+        server_join: String,
+    ) {
+        let mut state = self.write();
+        let Some(member) = state.members.get_mut(&id) else {
+            return;
+        };
+        let outbox = member.outbox.clone();
+        let old_key = member.info.server_key.take();
+        let key: Arc<str> = Arc::from(key);
+        member.info.server_key = Some(Arc::clone(&key));
+        member.info.server_id = Some(server_id);
+        permit.send(Message::text(server_join));
+        if let Some(old_key) = old_key {
+            leave_room(&mut state, &old_key, id);
+        }
+        state.rooms.entry(key).or_default().insert(id, outbox);
+    }
+
+    /// Queues `frame` to every connection joined to `key`; returns how many got it.
+    pub fn broadcast(&self, key: &str, frame: impl Into<Utf8Bytes>) -> usize {
+        let frame: Utf8Bytes = frame.into();
+        let state = self.read();
+        let Some(room) = state.rooms.get(key) else {
+            return 0;
+        };
+        let mut delivered = 0;
+        for outbox in room.values() {
+            if self.offer(outbox, Message::Text(frame.clone())) {
+                delivered += 1;
+            }
+        }
+        delivered
+    }
+
+    /// Queues `frame` to one connection; false if it is gone or its queue is full.
+    pub fn send_to(&self, id: ConnId, frame: impl Into<Utf8Bytes>) -> bool {
+        let outbox = match self.read().members.get(&id) {
+            Some(member) => member.outbox.clone(),
+            None => return false,
+        };
+        self.offer(&outbox, Message::Text(frame.into()))
+    }
+
+    /// Queues without waiting: a client that cannot keep up loses this frame.
+    pub fn offer(&self, outbox: &Outbox, message: Message) -> bool {
+        match outbox.try_send(message) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    tracing::warn!(dropped, "slow WebSocket client: events dropped");
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Number of open WebSocket connections (joined or not).
+    pub fn len(&self) -> usize {
+        self.read().members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of connections joined to `key`.
+    pub fn room_len(&self, key: &str) -> usize {
+        self.read().rooms.get(key).map_or(0, HashMap::len)
+    }
+
+    /// Events dropped so far because a client's queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// A snapshot of every open connection.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.read()
+            .members
+            .values()
+            .map(|m| m.info.clone())
+            .collect()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps inconsistent
+        // (every update is a single insert/remove), so poisoning is ignored.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn leave_room(state: &mut State, key: &str, id: ConnId) {
+    if let Some(room) = state.rooms.get_mut(key) {
+        room.remove(&id);
+        if room.is_empty() {
+            state.rooms.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

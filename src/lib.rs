@@ -1,0 +1,12 @@
+//! d-back: the WebSocket + HTTP server between Discord data and the d-zone frontend.
+//!
+//! The core (`protocol`, `provider`, `hub`, `ws`, `http`, `server`) knows nothing
+//! about Python; the optional `python` feature adds the pyo3 binding layer.
+
+pub mod http;
+pub mod hub;
+pub mod protocol;
+pub mod provider;
+
+/// The package version, reported by `/api/version`, `--version` and `__version__`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,150 @@
+//! Server → client frames, encoded once as `json.dumps` text.
+//!
+//! Key order is part of the contract: `type`, then `server` (broadcasts only),
+//! then `data`.
+
+use super::pyjson::{write_str, write_value};
+use serde_json::Value;
+
+/// `{"type": "server-list", "data": <servers>}`.
+pub fn server_list(servers: &Value) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str(r#"{"type": "server-list", "data": "#);
+    write_value(&mut out, servers);
+    out.push('}');
+    out
+}
+
+/// The parts of a successful join's reply.
+pub struct ServerJoin<'a> {
+    pub users: &'a Value,
+    /// The id as requested (normalized), e.g. `"default"`, not the resolved one.
+    pub requested: &'a str,
+    /// Echoed only when the client sent a truthy legacy `password`.
+    pub password: Option<&'a Value>,
+    pub server_name: &'a Value,
+    /// Present only when the provider returned a truthy value.
+    pub client_id: Option<&'a Value>,
+}
+
+/// `{"type": "server-join", "data": {"users", "request", "serverName"[, "clientId"]}}`.
+pub fn server_join(join: &ServerJoin<'_>) -> String {
+    let mut out = String::with_capacity(512);
+    out.push_str(r#"{"type": "server-join", "data": {"users": "#);
+    write_value(&mut out, join.users);
+    out.push_str(r#", "request": {"server": "#);
+    write_str(&mut out, join.requested);
+    if let Some(password) = join.password {
+        out.push_str(r#", "password": "#);
+        write_value(&mut out, password);
+    }
+    out.push_str(r#"}, "serverName": "#);
+    write_value(&mut out, join.server_name);
+    if let Some(client_id) = join.client_id {
+        out.push_str(r#", "clientId": "#);
+        write_value(&mut out, client_id);
+    }
+    out.push_str("}}");
+    out
+}
+
+/// `{"type": "error", "data": {"message": <message>}}`.
+pub fn error(message: &str) -> String {
+    let mut out = String::with_capacity(48 + message.len());
+    out.push_str(r#"{"type": "error", "data": {"message": "#);
+    write_str(&mut out, message);
+    out.push_str("}}");
+    out
+}
+
+/// A mock-mode presence event: `{"type": "presence", "server", "data": {"uid", "status"}}`.
+pub fn presence(server: &str, uid: &str, status: &str) -> String {
+    let mut out = String::with_capacity(128);
+    out.push_str(r#"{"type": "presence", "server": "#);
+    write_str(&mut out, server);
+    out.push_str(r#", "data": {"uid": "#);
+    write_str(&mut out, uid);
+    out.push_str(r#", "status": "#);
+    write_str(&mut out, status);
+    out.push_str("}}");
+    out
+}
+
+/// A mock-mode chat event: `{"type": "message", "server", "data": {"uid", "message", "channel"}}`.
+pub fn message(server: &str, uid: &str, message: &str, channel: &str) -> String {
+    let mut out = String::with_capacity(160);
+    out.push_str(r#"{"type": "message", "server": "#);
+    write_str(&mut out, server);
+    out.push_str(r#", "data": {"uid": "#);
+    write_str(&mut out, uid);
+    out.push_str(r#", "message": "#);
+    write_str(&mut out, message);
+    out.push_str(r#", "channel": "#);
+    write_str(&mut out, channel);
+    out.push_str("}}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn error_frame_is_byte_exact() {
+        assert_eq!(
+            error("Invalid JSON"),
+            r#"{"type": "error", "data": {"message": "Invalid JSON"}}"#
+        );
+    }
+
+    #[test]
+    fn server_join_has_upstream_shape_and_order() {
+        let users = json!({"1": {"uid": "1", "username": "a"}});
+        let name = json!("D-World");
+        let frame = server_join(&ServerJoin {
+            users: &users,
+            requested: "default",
+            password: None,
+            server_name: &name,
+            client_id: None,
+        });
+        assert_eq!(
+            frame,
+            r#"{"type": "server-join", "data": {"users": {"1": {"uid": "1", "username": "a"}}, "request": {"server": "default"}, "serverName": "D-World"}}"#
+        );
+        let pw = json!("pw");
+        let cid = json!(42);
+        let frame = server_join(&ServerJoin {
+            users: &json!({}),
+            requested: "x",
+            password: Some(&pw),
+            server_name: &name,
+            client_id: Some(&cid),
+        });
+        assert_eq!(
+            frame,
+            r#"{"type": "server-join", "data": {"users": {}, "request": {"server": "x", "password": "pw"}, "serverName": "D-World", "clientId": 42}}"#
+        );
+    }
+
+    #[test]
+    fn mock_events_match_broadcast_shapes() {
+        assert_eq!(
+            presence("k", "u", "idle"),
+            r#"{"type": "presence", "server": "k", "data": {"uid": "u", "status": "idle"}}"#
+        );
+        assert_eq!(
+            message("k", "u", "what's up?", "c"),
+            r#"{"type": "message", "server": "k", "data": {"uid": "u", "message": "what's up?", "channel": "c"}}"#
+        );
+    }
+
+    #[test]
+    fn server_list_wraps_data_verbatim() {
+        assert_eq!(
+            server_list(&json!({"a": {"id": "x"}})),
+            r#"{"type": "server-list", "data": {"a": {"id": "x"}}}"#
+        );
+    }
+}
