@@ -7,6 +7,8 @@ pub mod http;
 pub mod hub;
 pub mod protocol;
 pub mod provider;
+pub mod server;
+pub mod ws;
 
 /// The package version, reported by `/api/version`, `--version` and `__version__`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,60 @@
+//! One accepted TCP connection speaking HTTP/1.1 (until it upgrades).
+
+use super::{router, HttpContext};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// Limits applied while reading HTTP requests.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Time allowed to receive a request's headers (slowloris guard).
+    pub header_read_timeout: Duration,
+    /// Most request headers accepted.
+    pub max_headers: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_headers: 100,
+        }
+    }
+}
+
+/// Serves requests on `stream` until the peer leaves, it upgrades, or the
+/// server shuts down.
+pub async fn serve(
+    stream: TcpStream,
+    remote: SocketAddr,
+    ctx: Arc<HttpContext>,
+    limits: HttpLimits,
+) {
+    let _ = stream.set_nodelay(true);
+    let service_ctx = Arc::clone(&ctx);
+    let service =
+        service_fn(move |request| router::route(request, remote, Arc::clone(&service_ctx)));
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%error, %remote, "HTTP connection ended with an error");
+            }
+        }
+        _ = ctx.shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(1), connection).await;
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Routing of one HTTP request: WebSocket upgrade, provider override,
+//! `/api/version`, then static files.
+
+use super::{responses, static_files, upgrade, Body, HttpContext};
+use crate::provider::StaticOverride;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
+
+/// Answers one request on the shared port.
+pub async fn route(
+    request: Request<Incoming>,
+    remote: SocketAddr,
+    ctx: Arc<HttpContext>,
+) -> Result<Response<Body>, Infallible> {
+    if upgrade::wants_upgrade(&request) && request.method() == Method::GET {
+        return Ok(start_websocket(request, remote, ctx));
+    }
+    let head_only = match *request.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => return Ok(responses::method_not_allowed()),
+    };
+    let path = request.uri().path();
+    Ok(serve_path(&ctx, path, head_only).await)
+}
+
+async fn serve_path(ctx: &HttpContext, path: &str, head_only: bool) -> Response<Body> {
+    let limit = ctx.ws.config.callback_timeout;
+    match tokio::time::timeout(limit, ctx.ws.provider.static_override(path)).await {
+        Ok(Ok(None)) => {}
+        Ok(Ok(Some(StaticOverride::File { content_type, path }))) => {
+            return static_files::serve_file(&path, &content_type, head_only).await;
+        }
+        Ok(Ok(Some(StaticOverride::Bytes { content_type, body }))) => {
+            return responses::bytes_response(
+                StatusCode::OK,
+                &content_type,
+                Bytes::from(body),
+                head_only,
+            );
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, path, "static request callback failed");
+            return head(responses::internal_error(), head_only);
+        }
+        Err(_) => {
+            tracing::error!(path, "static request callback timed out");
+            return head(responses::internal_error(), head_only);
+        }
+    }
+    if path == "/api/version" {
+        let body = format!(r#"{{"version": "{}"}}"#, ctx.version);
+        return head(responses::json(Bytes::from(body)), head_only);
+    }
+    static_files::serve_from_dir(&ctx.static_root.get(), path, head_only).await
+}
+
+fn head(response: Response<Body>, head_only: bool) -> Response<Body> {
+    if head_only {
+        responses::strip_body(response)
+    } else {
+        response
+    }
+}
+
+/// Answers the handshake and hands the upgraded socket to a WebSocket task.
+fn start_websocket(
+    mut request: Request<Incoming>,
+    remote: SocketAddr,
+    ctx: Arc<HttpContext>,
+) -> Response<Body> {
+    let response = match upgrade::handshake_response(&request) {
+        Ok(response) => response,
+        Err(rejection) => return rejection,
+    };
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let ws = Arc::clone(&ctx.ws);
+    let shutdown = ctx.shutdown.clone();
+    ctx.tracker.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let io = TokioIo::new(upgraded);
+                let socket =
+                    WebSocketStream::from_raw_socket(io, Role::Server, Some(ws.config.protocol()))
+                        .await;
+                crate::ws::serve(socket, remote, ws, shutdown).await;
+            }
+            Err(error) => tracing::debug!(%error, "WebSocket upgrade failed"),
+        }
+    });
+    response
+}

@@ -1,0 +1,181 @@
+//! End-to-end tests of the core with a real WebSocket client, no Python.
+
+use super::*;
+use crate::provider::MockProvider;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn start(ws: WsConfig) -> Server {
+    let parts = ServerParts {
+        hub: Arc::new(Hub::new()),
+        provider: Arc::new(MockProvider),
+        static_root: Arc::new(StaticRoot::new("/nonexistent")),
+        ws,
+        http: HttpLimits::default(),
+    };
+    Server::bind("127.0.0.1", 0, parts).await.expect("bind")
+}
+
+async fn connect(server: &Server, path: &str) -> Client {
+    let url = format!("ws://{}{}", server.local_addrs()[0], path);
+    let (client, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    client
+}
+
+async fn next_text(client: &mut Client) -> String {
+    loop {
+        let message = tokio::time::timeout(WAIT, client.next())
+            .await
+            .expect("frame in time");
+        match message.expect("open").expect("frame") {
+            Message::Text(text) => return text.as_str().to_owned(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Reads until the server closes (answering its close, as browsers do);
+/// returns the close code.
+fn read_until_close(mut client: Client) -> tokio::task::JoinHandle<Option<CloseCode>> {
+    tokio::spawn(async move {
+        loop {
+            match tokio::time::timeout(WAIT, client.next())
+                .await
+                .expect("close in time")
+            {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+}
+
+async fn send(client: &mut Client, text: &str) {
+    client.send(Message::text(text)).await.expect("send");
+}
+
+#[tokio::test]
+async fn server_list_then_join_then_mock_events() {
+    let server = start(WsConfig {
+        mock_presence_interval: Duration::from_millis(20),
+        mock_message_interval: Duration::from_millis(30),
+        ..WsConfig::default()
+    })
+    .await;
+    let mut client = connect(&server, "/ws?x=1").await;
+    let list = next_text(&mut client).await;
+    assert!(
+        list.starts_with(
+            r#"{"type": "server-list", "data": {"232769614004748288": {"id": "dworld""#
+        ),
+        "{list}"
+    );
+    send(&mut client, r#"{"type":"connect","data":{"server":null}}"#).await;
+    let join = next_text(&mut client).await;
+    assert!(
+        join.starts_with(r#"{"type": "server-join", "data": {"users": {"123456789012345001""#),
+        "{join}"
+    );
+    assert!(
+        join.ends_with(r#""request": {"server": "default"}, "serverName": "D-World"}}"#),
+        "{join}"
+    );
+    let mut kinds = std::collections::HashSet::new();
+    while kinds.len() < 2 {
+        let event: serde_json::Value =
+            serde_json::from_str(&next_text(&mut client).await).expect("json");
+        assert_eq!(event["server"], "232769614004748288");
+        kinds.insert(event["type"].as_str().expect("type").to_owned());
+    }
+    let closed = read_until_close(client);
+    server.stop().await;
+    assert_eq!(closed.await.expect("reader"), Some(CloseCode::Away));
+}
+
+#[tokio::test]
+async fn errors_keep_the_socket_open() {
+    let server = start(WsConfig::default()).await;
+    let mut client = connect(&server, "/").await;
+    next_text(&mut client).await;
+    for (input, message) in [
+        ("not json", "Invalid JSON"),
+        ("[1]", "Unknown event type"),
+        (
+            r#"{"type":"connect","data":{"server":"nope"}}"#,
+            "Sorry, couldn't connect to that Discord server.",
+        ),
+        (
+            r#"{"type":"connect","data":{"server":"oauth"}}"#,
+            "This server requires Discord authentication. Please login with Discord.",
+        ),
+    ] {
+        send(&mut client, input).await;
+        assert_eq!(
+            next_text(&mut client).await,
+            format!(r#"{{"type": "error", "data": {{"message": "{message}"}}}}"#)
+        );
+    }
+    client
+        .send(Message::binary(vec![0xff]))
+        .await
+        .expect("send");
+    assert_eq!(
+        next_text(&mut client).await,
+        r#"{"type": "error", "data": {"message": "Invalid binary encoding"}}"#
+    );
+    let closed = read_until_close(client);
+    server.stop().await;
+    assert_eq!(closed.await.expect("reader"), Some(CloseCode::Away));
+}
+
+#[tokio::test]
+async fn stop_closes_clients_with_1001_and_frees_the_port() {
+    let server = start(WsConfig::default()).await;
+    let addr = server.local_addrs()[0];
+    let mut client = connect(&server, "/").await;
+    next_text(&mut client).await;
+    let closed = read_until_close(client);
+    server.stop().await;
+    assert_eq!(closed.await.expect("reader"), Some(CloseCode::Away));
+    let rebound = bind::bind_all("127.0.0.1", addr.port())
+        .await
+        .expect("port is free again");
+    drop(rebound);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_message_closes_with_1009() {
+    let server = start(WsConfig {
+        max_message_size: 1024,
+        max_frame_size: 1024,
+        ..WsConfig::default()
+    })
+    .await;
+    let mut client = connect(&server, "/").await;
+    next_text(&mut client).await;
+    send(&mut client, &"x".repeat(4096)).await;
+    let close = loop {
+        match tokio::time::timeout(WAIT, client.next())
+            .await
+            .expect("close in time")
+        {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected close, got {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|f| f.code), Some(CloseCode::Size));
+    server.stop().await;
+}

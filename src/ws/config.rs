@@ -1,0 +1,57 @@
+//! Per-connection limits and timers.
+
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// Settings shared by every WebSocket connection of one server.
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// Largest incoming message; bigger ones close the connection with 1009.
+    pub max_message_size: usize,
+    /// Largest incoming frame (a fragment of a message).
+    pub max_frame_size: usize,
+    /// Outbound frames waiting for a slow client before new ones are dropped.
+    pub outbound_queue: usize,
+    /// How often an idle connection is pinged.
+    pub ping_interval: Duration,
+    /// How long a ping may go unanswered before the connection closes with 1011.
+    pub ping_timeout: Duration,
+    /// How long a closing handshake may take before the socket is dropped.
+    pub close_timeout: Duration,
+    /// How long one provider (callback) call may take.
+    pub callback_timeout: Duration,
+    /// Time between mock presence events for a joined connection.
+    pub mock_presence_interval: Duration,
+    /// Time between mock chat events for a joined connection.
+    pub mock_message_interval: Duration,
+}
+
+impl Default for WsConfig {
+    /// The defaults of the Python `websockets` library upstream relied on, and
+    /// upstream's mock event timing.
+    fn default() -> Self {
+        Self {
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
+            outbound_queue: 256,
+            ping_interval: Duration::from_secs(20),
+            ping_timeout: Duration::from_secs(20),
+            close_timeout: Duration::from_secs(10),
+            callback_timeout: Duration::from_secs(10),
+            mock_presence_interval: Duration::from_secs(4),
+            mock_message_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl WsConfig {
+    /// The tungstenite settings: small buffers, since client frames are tiny.
+    pub fn protocol(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(16 * 1024)
+            .max_write_buffer_size(4 << 20)
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_frame_size))
+    }
+}

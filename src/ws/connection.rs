@@ -1,0 +1,250 @@
+//! One WebSocket connection: `server-list` on open, then client frames one at a
+//! time in arrival order, the mock events of a joined mock-mode client, and the
+//! closing handshake.
+
+use super::join;
+use super::writer::{Activity, Writer};
+use super::WsContext;
+use crate::hub::{ConnId, Outbox};
+use crate::protocol::client::{self, ClientFrame, ConnectRequest};
+use crate::protocol::frames;
+use crate::provider::MockEvents;
+use futures_util::{Stream, StreamExt};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, Interval};
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error, Message};
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
+
+/// Serves one upgraded connection until it closes or the server stops.
+pub async fn serve<S>(
+    socket: WebSocketStream<S>,
+    remote: SocketAddr,
+    ctx: Arc<WsContext>,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (id, outbox, inbox) = ctx.hub.register(remote, ctx.config.outbound_queue);
+    let registration = Registration { ctx: &ctx, id };
+    let (sink, source) = socket.split();
+    let (close_tx, close_rx) = oneshot::channel();
+    let activity = Arc::new(Activity::new());
+    activity.touch();
+    let writer = Writer {
+        inbox,
+        close_requests: close_rx,
+        shutdown: shutdown.clone(),
+        activity: Arc::clone(&activity),
+    };
+    let writer_ctx = Arc::clone(&ctx);
+    let writer_done = CancellationToken::new();
+    let done = writer_done.clone();
+    let mut writer = tokio::spawn(async move {
+        let _done = done.drop_guard();
+        writer.run(sink, &writer_ctx.config).await
+    });
+
+    let mut session = Session {
+        ctx: &ctx,
+        id,
+        outbox,
+        close: Some(close_tx),
+        activity,
+        mock: None,
+    };
+    session.read_loop(source, &shutdown, &writer_done).await;
+
+    // Leaving the hub and dropping our queue handle lets the writer finish its
+    // queue and close; wait for that within the close timeout.
+    drop(registration);
+    drop(session);
+    if tokio::time::timeout(ctx.config.close_timeout, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+}
+
+/// Removes the connection from the hub however the task ends (panics included).
+struct Registration<'a> {
+    ctx: &'a WsContext,
+    id: ConnId,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.ctx.hub.unregister(self.id);
+    }
+}
+
+struct Session<'a> {
+    ctx: &'a WsContext,
+    id: ConnId,
+    outbox: Outbox,
+    close: Option<oneshot::Sender<CloseFrame>>,
+    activity: Arc<Activity>,
+    mock: Option<MockTimers>,
+}
+
+struct MockTimers {
+    events: MockEvents,
+    presence: Interval,
+    message: Interval,
+}
+
+enum Wake {
+    Frame(Option<Result<Message, Error>>),
+    Presence,
+    Message,
+    Shutdown,
+    WriterGone,
+}
+
+impl Session<'_> {
+    async fn read_loop<R>(
+        &mut self,
+        mut source: R,
+        shutdown: &CancellationToken,
+        writer_done: &CancellationToken,
+    ) where
+        R: Stream<Item = Result<Message, Error>> + Unpin,
+    {
+        let list = join::server_list(self.ctx).await;
+        self.reply(list).await;
+        loop {
+            let wake = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => Wake::Shutdown,
+                _ = writer_done.cancelled() => Wake::WriterGone,
+                frame = source.next() => Wake::Frame(frame),
+                wake = next_mock_event(self.mock.as_mut()) => wake,
+            };
+            match wake {
+                Wake::Frame(Some(Ok(message))) => {
+                    self.activity.touch();
+                    let handled = tokio::select! {
+                        biased;
+                        _ = shutdown.cancelled() => false,
+                        _ = self.handle(message) => true,
+                    };
+                    if !handled {
+                        return self.finish_closing(source).await;
+                    }
+                }
+                Wake::Frame(Some(Err(error))) => {
+                    self.fail(&error);
+                    return;
+                }
+                Wake::Frame(None) | Wake::WriterGone => return,
+                Wake::Presence => self.mock_event(MockEvents::presence),
+                Wake::Message => self.mock_event(MockEvents::message),
+                Wake::Shutdown => return self.finish_closing(source).await,
+            }
+        }
+    }
+
+    /// After the writer sent 1001, wait (bounded) for the client's closing frame.
+    async fn finish_closing<R>(&mut self, mut source: R)
+    where
+        R: Stream<Item = Result<Message, Error>> + Unpin,
+    {
+        let deadline = Instant::now() + self.ctx.config.close_timeout;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, source.next()).await {}
+    }
+
+    async fn handle(&mut self, message: Message) {
+        let frame = match &message {
+            Message::Text(text) => client::parse_text(text.as_str()),
+            Message::Binary(bytes) => client::parse_binary(bytes),
+            // Pings are answered by tungstenite; pongs and closes need nothing.
+            _ => return,
+        };
+        match frame {
+            ClientFrame::Connect(request) => self.connect(&request).await,
+            ClientFrame::Invalid(error) => self.reply(frames::error(error)).await,
+        }
+    }
+
+    async fn connect(&mut self, request: &ConnectRequest) {
+        let joined = match join::connect(self.ctx, request).await {
+            Ok(joined) => joined,
+            Err(error) => return self.reply(frames::error(error)).await,
+        };
+        let Ok(permit) = self.outbox.reserve().await else {
+            return;
+        };
+        let requested = request.server.clone();
+        self.ctx
+            .hub
+            .join(self.id, &joined.key, requested, permit, joined.frame);
+        self.mock = if self.ctx.provider.mock_events() {
+            MockEvents::new(&joined.key, &joined.users).map(|events| self.mock_timers(events))
+        } else {
+            None
+        };
+    }
+
+    fn mock_timers(&self, events: MockEvents) -> MockTimers {
+        let interval = |period| tokio::time::interval_at(Instant::now() + period, period);
+        MockTimers {
+            events,
+            presence: interval(self.ctx.config.mock_presence_interval),
+            message: interval(self.ctx.config.mock_message_interval),
+        }
+    }
+
+    fn mock_event(&self, make: fn(&MockEvents) -> String) {
+        if let Some(mock) = &self.mock {
+            self.ctx
+                .hub
+                .offer(&self.outbox, Message::text(make(&mock.events)));
+        }
+    }
+
+    /// Queues a reply to this client, waiting for room in its own queue.
+    async fn reply(&self, frame: String) {
+        let _ = self.outbox.send(Message::text(frame)).await;
+    }
+
+    /// A read error: tell the peer why (when the protocol allows it) and stop.
+    fn fail(&mut self, error: &Error) {
+        let (code, reason) = match error {
+            Error::Capacity(CapacityError::MessageTooLong { .. }) => {
+                (CloseCode::Size, "message too big")
+            }
+            Error::Capacity(_) => (CloseCode::Size, "frame too big"),
+            Error::Utf8(_) => (CloseCode::Invalid, "invalid UTF-8"),
+            Error::Protocol(_) => (CloseCode::Protocol, "protocol error"),
+            _ => {
+                tracing::debug!(%error, "WebSocket read ended");
+                return;
+            }
+        };
+        tracing::debug!(%error, code = u16::from(code), "closing WebSocket after a bad frame");
+        if let Some(close) = self.close.take() {
+            let _ = close.send(CloseFrame {
+                code,
+                reason: reason.into(),
+            });
+        }
+    }
+}
+
+/// The next mock timer to fire; never, for a connection without mock events.
+async fn next_mock_event(mock: Option<&mut MockTimers>) -> Wake {
+    match mock {
+        Some(mock) => tokio::select! {
+            _ = mock.presence.tick() => Wake::Presence,
+            _ = mock.message.tick() => Wake::Message,
+        },
+        None => std::future::pending().await,
+    }
+}

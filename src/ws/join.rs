@@ -1,0 +1,94 @@
+//! Answers for the two moments a client talks to the provider: opening the
+//! socket (`server-list`) and asking to `connect` (`server-join` or an error).
+
+use super::WsContext;
+use crate::protocol::client::ConnectRequest;
+use crate::protocol::errors;
+use crate::protocol::frames::{self, ServerJoin};
+use crate::protocol::pyjson::py_truthy;
+use crate::protocol::servers::{check_access, find_server, public_server_list, Access};
+use crate::provider::{ProviderError, ProviderFuture};
+use serde_json::Value;
+
+/// A successful join, ready to be enqueued.
+pub(super) struct Joined {
+    /// Mapping key of the joined server (membership and broadcast routing).
+    pub key: String,
+    /// The encoded `server-join` frame.
+    pub frame: String,
+    /// The users sent in the frame (the mock events pick from them).
+    pub users: Value,
+}
+
+/// The first frame of every connection. A failing provider yields an empty
+/// list rather than a dropped socket.
+pub(super) async fn server_list(ctx: &WsContext) -> String {
+    match call(ctx, "get_server_data", ctx.provider.server_data()).await {
+        Ok(data) => frames::server_list(&public_server_list(&data.servers)),
+        Err(_) => frames::server_list(&Value::Object(Default::default())),
+    }
+}
+
+/// Resolves a `connect` request to a `server-join` frame or an error string.
+pub(super) async fn connect(
+    ctx: &WsContext,
+    request: &ConnectRequest,
+) -> Result<Joined, &'static str> {
+    let provider = &ctx.provider;
+    let data = call(ctx, "get_server_data", provider.server_data())
+        .await
+        .map_err(|_| errors::CANNOT_CONNECT)?;
+    let matched = find_server(&data.servers, &request.server).ok_or(errors::CANNOT_CONNECT)?;
+    match check_access(&matched, request, data.from_mock) {
+        Access::Granted => {}
+        Access::Denied(message) => return Err(message),
+        Access::Validate { token, user } => {
+            let verdict = call(
+                ctx,
+                "validate_discord_user",
+                provider.validate_discord_user(token, user, matched.key),
+            )
+            .await;
+            if !matches!(verdict, Ok(None) | Ok(Some(true))) {
+                return Err(errors::AUTH_FAILED);
+            }
+        }
+    }
+    let users = call(ctx, "get_user_data", provider.user_data(matched.key))
+        .await
+        .map_err(|_| errors::CANNOT_CONNECT)?;
+    let client_id = call(ctx, "get_client_id", provider.client_id(matched.key))
+        .await
+        .ok()
+        .flatten()
+        .filter(py_truthy);
+    let frame = frames::server_join(&ServerJoin {
+        users: &users,
+        requested: &request.server,
+        password: request.password.as_ref(),
+        server_name: matched.name,
+        client_id: client_id.as_ref(),
+    });
+    Ok(Joined {
+        key: matched.key.to_owned(),
+        frame,
+        users,
+    })
+}
+
+/// Awaits one provider call within the callback timeout; failures are logged.
+async fn call<T>(
+    ctx: &WsContext,
+    what: &str,
+    future: ProviderFuture<'_, T>,
+) -> Result<T, ProviderError> {
+    let limit = ctx.config.callback_timeout;
+    let result = match tokio::time::timeout(limit, future).await {
+        Ok(result) => result,
+        Err(_) => Err(ProviderError(format!("timed out after {limit:?}"))),
+    };
+    if let Err(error) = &result {
+        tracing::error!(callback = what, %error, "data provider failed");
+    }
+    result
+}
