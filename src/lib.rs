@@ -12,3 +12,6 @@ pub mod ws;
 
 /// The package version, reported by `/api/version`, `--version` and `__version__`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(feature = "python")]
+mod python;

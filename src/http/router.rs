@@ -76,10 +76,10 @@ fn start_websocket(
     remote: SocketAddr,
     ctx: Arc<HttpContext>,
 ) -> Response<Body> {
-    let response = match upgrade::handshake_response(&request) {
-        Ok(response) => response,
-        Err(rejection) => return rejection,
-    };
+    let response = upgrade::handshake_response(&request);
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return response;
+    }
     let on_upgrade = hyper::upgrade::on(&mut request);
     let ws = Arc::clone(&ctx.ws);
     let shutdown = ctx.shutdown.clone();

@@ -25,7 +25,7 @@ pub struct ConnectRequest {
 /// What a client frame asks for, or the error string to answer it with.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientFrame {
-    Connect(ConnectRequest),
+    Connect(Box<ConnectRequest>),
     /// The frame is answered with this error message.
     Invalid(&'static str),
 }
@@ -47,12 +47,12 @@ pub fn parse_text(text: &str) -> ClientFrame {
         Some(Value::Object(data)) => data,
         _ => &empty,
     };
-    ClientFrame::Connect(ConnectRequest {
+    ClientFrame::Connect(Box::new(ConnectRequest {
         server: normalize_server_id(data.get("server")),
         password: truthy(data.get("password")),
         discord_token: truthy(data.get("discordToken")),
         discord_user: truthy(data.get("discordUser")),
-    })
+    }))
 }
 
 /// Decodes a binary frame: UTF-8 text, then like a text frame.
@@ -88,7 +88,7 @@ mod tests {
 
     fn connect(text: &str) -> ConnectRequest {
         match parse_text(text) {
-            ClientFrame::Connect(request) => request,
+            ClientFrame::Connect(request) => *request,
             other => panic!("expected connect, got {other:?}"),
         }
     }

@@ -132,7 +132,7 @@ mod tests {
 
     fn request(text: &str) -> ConnectRequest {
         match parse_text(text) {
-            ClientFrame::Connect(r) => r,
+            ClientFrame::Connect(r) => *r,
             other => panic!("{other:?}"),
         }
     }

@@ -1,0 +1,50 @@
+"""Runs a registered callback on the server's asyncio loop for the native core.
+
+The core schedules `invoke(...)` on the loop that started the server, so
+callbacks may use loop-bound objects (discord.py, Red's Config). Sync and async
+callables are both accepted. Failures are logged here, with their traceback,
+and re-raised so the core answers the client with an error frame.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+from typing import Any, Callable, Optional, Union
+
+logger = logging.getLogger("d_back")
+
+StaticResult = Optional[tuple[str, Optional[str], Optional[bytes]]]
+
+
+async def invoke(
+    callback: Callable[..., Any], name: str, mode: str, args_json: str
+) -> Union[str, bool, StaticResult]:
+    """Call `callback(*args)`, await it if needed, and convert the result.
+
+    mode "json" returns `json.dumps(result)`, "bool" the result's truthiness,
+    "static" `None` or `(content_type, file_path, body)`.
+    """
+    try:
+        result = callback(*json.loads(args_json))
+        if inspect.isawaitable(result):
+            result = await result
+        if mode == "bool":
+            return bool(result)
+        if mode == "static":
+            return _static_result(result)
+        return json.dumps(result)
+    except Exception:
+        logger.exception("%s callback failed", name)
+        raise
+
+
+def _static_result(result: Any) -> StaticResult:
+    if result is None:
+        return None
+    content_type, target = result
+    if isinstance(target, (bytes, bytearray, memoryview)):
+        return (str(content_type), None, bytes(target))
+    return (str(content_type), os.fspath(target), None)

@@ -1,0 +1,36 @@
+//! The pyo3 binding layer: the only part of the crate that knows Python exists.
+//!
+//! `d_back._native` exposes [`NativeServer`](native_server::NativeServer); the
+//! Python package wraps it in the upstream-compatible `WebSocketServer`.
+
+mod callbacks;
+mod errors;
+mod native_server;
+
+use crate::protocol::pyjson;
+use crate::provider::MockProvider;
+use pyo3::prelude::*;
+
+/// The mock server list as `json.dumps` text.
+#[pyfunction]
+fn mock_server_data_json() -> String {
+    pyjson::dumps(&MockProvider.servers())
+}
+
+/// The mock users of one server (by mapping key) as `json.dumps` text.
+#[pyfunction]
+fn mock_user_data_json(discord_server_id: &str) -> String {
+    pyjson::dumps(&MockProvider.users(discord_server_id))
+}
+
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Rust diagnostics (tracing → log) flow into Python's `logging`, under the
+    // `d_back` logger tree, so a bot's logging configuration applies.
+    let _ = pyo3_log::try_init();
+    module.add("__version__", crate::VERSION)?;
+    module.add_function(wrap_pyfunction!(mock_server_data_json, module)?)?;
+    module.add_function(wrap_pyfunction!(mock_user_data_json, module)?)?;
+    module.add_class::<native_server::NativeServer>()?;
+    Ok(())
+}
