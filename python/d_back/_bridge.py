@@ -12,7 +12,7 @@ import inspect
 import json
 import logging
 import os
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
 logger = logging.getLogger("d_back")
 
@@ -21,7 +21,7 @@ StaticResult = Optional[tuple[str, Optional[str], Optional[bytes]]]
 
 async def invoke(
     callback: Callable[..., Any], name: str, mode: str, args_json: str
-) -> Union[str, bool, StaticResult]:
+) -> str | bool | StaticResult:
     """Call `callback(*args)`, await it if needed, and convert the result.
 
     mode "json" returns `json.dumps(result)`, "bool" the result's truthiness,

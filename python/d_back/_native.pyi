@@ -1,7 +1,7 @@
 """Type stubs for the native core (`d_back._native`), implemented in Rust."""
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Optional
+from typing import Any
 
 __version__: str
 
@@ -19,7 +19,7 @@ class NativeServer:
         """Directory served over HTTP; takes effect for the next request."""
     def set_mock_intervals(self, presence: float, message: float) -> None:
         """Seconds between mock presence / message events for a joined connection."""
-    def set_callback(self, name: str, callback: Optional[Callable[..., Any]]) -> None:
+    def set_callback(self, name: str, callback: Callable[..., Any] | None) -> None:
         """Register (or clear with None) one of: get_server_data, get_user_data,
         validate_discord_user, get_client_id, static_request."""
     def bind(self, host: str, port: int) -> Awaitable[list[tuple[str, int]]]:

@@ -32,9 +32,13 @@ pub enum ClientFrame {
 
 /// Decodes a text frame.
 pub fn parse_text(text: &str) -> ClientFrame {
-    let value: Value = match serde_json::from_str(text) {
-        Ok(value) => value,
-        Err(_) => return ClientFrame::Invalid(errors::INVALID_JSON),
+    let parsed =
+        serde_json::from_str(text).or_else(|error| match python_constants_as_strings(text) {
+            Some(rewritten) => serde_json::from_str(&rewritten),
+            None => Err(error),
+        });
+    let Ok(value) = parsed else {
+        return ClientFrame::Invalid(errors::INVALID_JSON);
     };
     let Value::Object(frame) = value else {
         return ClientFrame::Invalid(errors::UNKNOWN_EVENT_TYPE);
@@ -75,6 +79,49 @@ pub fn normalize_server_id(value: Option<&Value>) -> String {
     } else {
         stripped.to_owned()
     }
+}
+
+/// Python's `json.loads` also accepts the bare tokens `NaN`, `Infinity` and
+/// `-Infinity`. Rewrites them (outside strings) as the strings Python's `str()`
+/// gives those floats, which is all the server ever does with such a value.
+/// `None` when there is nothing to rewrite.
+fn python_constants_as_strings(text: &str) -> Option<String> {
+    const TOKENS: [(&str, &str); 3] = [
+        ("-Infinity", "\"-inf\""),
+        ("Infinity", "\"inf\""),
+        ("NaN", "\"nan\""),
+    ];
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    let mut in_string = false;
+    let mut rewritten = false;
+    while let Some(ch) = rest.chars().next() {
+        if in_string {
+            let len = match ch {
+                '\\' => 1 + rest[1..].chars().next().map_or(0, char::len_utf8),
+                '"' => {
+                    in_string = false;
+                    1
+                }
+                _ => ch.len_utf8(),
+            };
+            out.push_str(&rest[..len]);
+            rest = &rest[len..];
+            continue;
+        }
+        if ch == '"' {
+            in_string = true;
+        } else if let Some((token, replacement)) = TOKENS.iter().find(|(t, _)| rest.starts_with(t))
+        {
+            out.push_str(replacement);
+            rest = &rest[token.len()..];
+            rewritten = true;
+            continue;
+        }
+        out.push(ch);
+        rest = &rest[ch.len_utf8()..];
+    }
+    rewritten.then_some(out)
 }
 
 fn truthy(value: Option<&Value>) -> Option<Value> {
@@ -164,6 +211,26 @@ mod tests {
         assert_eq!(
             parse_binary(br#"{"type":"connect","data":{"server":"docs"}}"#),
             parse_text(r#"{"type":"connect","data":{"server":"docs"}}"#)
+        );
+    }
+
+    #[test]
+    fn python_float_constants_are_accepted() {
+        assert_eq!(
+            connect(r#"{"type":"connect","data":{"server":"docs","x":NaN}}"#).server,
+            "docs"
+        );
+        assert_eq!(
+            connect(r#"{"type":"connect","data":{"server":-Infinity}}"#).server,
+            "-inf"
+        );
+        assert_eq!(
+            connect(r#"{"type":"connect","data":{"server":"NaN \"Infinity\""}}"#).server,
+            "NaN \"Infinity\""
+        );
+        assert_eq!(
+            parse_text(r#"{"type":"connect","data":{"server":Nan}}"#),
+            ClientFrame::Invalid(errors::INVALID_JSON)
         );
     }
 

@@ -92,7 +92,7 @@ impl CallbackProvider {
         if !self.is_set(slot) {
             return Ok(None);
         }
-        let scheduled = Python::attach(|py| -> PyResult<_> {
+        let scheduled = with_python(slot, |py| {
             let Some(callback) = self.slots.read().unwrap_or_else(|e| e.into_inner())[slot.index()]
                 .as_ref()
                 .map(|cb| cb.clone_ref(py))
@@ -116,11 +116,13 @@ impl CallbackProvider {
             )?;
             pyo3_async_runtimes::into_future_with_locals(&locals, coroutine.into_bound(py))
                 .map(Some)
-        })
-        .map_err(|e| failure(slot, &e))?;
+        })?;
         match scheduled {
             None => Ok(None),
-            Some(result) => result.await.map(Some).map_err(|e| failure(slot, &e)),
+            Some(result) => match result.await {
+                Ok(value) => Ok(Some(value)),
+                Err(error) => with_python(slot, |_| Err(error)),
+            },
         }
     }
 
@@ -129,8 +131,7 @@ impl CallbackProvider {
         let Some(result) = self.call(slot, args).await? else {
             return Ok(None);
         };
-        let text: String =
-            Python::attach(|py| result.extract(py)).map_err(|e| failure(slot, &e))?;
+        let text: String = with_python(slot, |py| result.extract(py))?;
         serde_json::from_str(&text).map(Some).map_err(|e| {
             ProviderError(format!(
                 "{} returned data that is not valid JSON: {e}",
@@ -140,8 +141,21 @@ impl CallbackProvider {
     }
 }
 
-fn failure(slot: Slot, error: &PyErr) -> ProviderError {
-    ProviderError(format!("{} failed: {error}", slot.name()))
+/// Runs `f` with the GIL for the callback in `slot`, unless the interpreter is
+/// shutting down; a Python error becomes a [`ProviderError`] describing it.
+fn with_python<T>(
+    slot: Slot,
+    f: impl FnOnce(Python<'_>) -> PyResult<T>,
+) -> Result<T, ProviderError> {
+    let Some(_entry) = super::interpreter::enter() else {
+        return Err(ProviderError(format!(
+            "{}: the interpreter is shutting down",
+            slot.name()
+        )));
+    };
+    Python::attach(|py| {
+        f(py).map_err(|error| ProviderError(format!("{} failed: {}", slot.name(), error.value(py))))
+    })
 }
 
 fn key_arg(key: &str) -> Value {
@@ -193,9 +207,7 @@ impl Provider for CallbackProvider {
             let Some(verdict) = self.call(Slot::ValidateDiscordUser, args).await? else {
                 return Ok(None);
             };
-            Python::attach(|py| verdict.extract::<bool>(py))
-                .map(Some)
-                .map_err(|e| failure(Slot::ValidateDiscordUser, &e))
+            with_python(Slot::ValidateDiscordUser, |py| verdict.extract::<bool>(py)).map(Some)
         })
     }
 
@@ -208,8 +220,7 @@ impl Provider for CallbackProvider {
             let Some(result) = self.call(Slot::StaticRequest, key_arg(path)).await? else {
                 return Ok(None);
             };
-            Python::attach(|py| static_override(result.bind(py)))
-                .map_err(|e| failure(Slot::StaticRequest, &e))
+            with_python(Slot::StaticRequest, |py| static_override(result.bind(py)))
         })
     }
 

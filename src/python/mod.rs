@@ -5,6 +5,8 @@
 
 mod callbacks;
 mod errors;
+mod interpreter;
+mod logging;
 mod native_server;
 
 use crate::protocol::pyjson;
@@ -25,9 +27,10 @@ fn mock_user_data_json(discord_server_id: &str) -> String {
 
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
-    // Rust diagnostics (tracing → log) flow into Python's `logging`, under the
-    // `d_back` logger tree, so a bot's logging configuration applies.
-    let _ = pyo3_log::try_init();
+    let py = module.py();
+    logging::install(py)?;
+    let gate = wrap_pyfunction!(interpreter::close_interpreter_gate, module)?;
+    py.import("atexit")?.call_method1("register", (gate,))?;
     module.add("__version__", crate::VERSION)?;
     module.add_function(wrap_pyfunction!(mock_server_data_json, module)?)?;
     module.add_function(wrap_pyfunction!(mock_user_data_json, module)?)?;

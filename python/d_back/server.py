@@ -1,0 +1,462 @@
+"""The d-back WebSocket server (Python face of the native core) and its CLI.
+
+`WebSocketServer` keeps upstream d-back's API; the listener, the WebSocket protocol,
+static files and the mock events all run in the native core (`d_back._native`).
+
+Run from a shell with `d_back`, `python -m d_back` or `python -m d_back.server`
+(see `parse_args()` for the options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import _native
+from ._callbacks import (
+    CallbackSlot,
+    CallbackStore,
+    ClientIdCallback,
+    ServerDataCallback,
+    StaticRequestCallback,
+    UserDataCallback,
+    ValidateDiscordUserCallback,
+)
+from ._connections import ConnectionsView
+from ._handle import ServerHandle
+from ._intervals import MESSAGE_INTERVAL_ENV, PRESENCE_INTERVAL_ENV, mock_interval
+from .mock import MockDataProvider
+from .mock.data import MESSAGE_INTERVAL, MOCK_STATUSES, PRESENCE_INTERVAL
+
+__all__ = [
+    "MockDataProvider",
+    "WebSocketServer",
+    "get_version",
+    "main",
+    "main_sync",
+    "parse_args",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STATIC_DIR = Path(__file__).parent / "dist"
+
+
+def _say(line: str) -> None:
+    """Print one of the documented stdout lines (flushed: stdout is often a pipe)."""
+    print(line, flush=True)
+
+
+class _Run:
+    """Book-keeping for one `start()` / `run_forever()` call."""
+
+    def __init__(self) -> None:
+        self.task = asyncio.current_task()
+        self.bound = asyncio.Event()  # set once the bind attempt is over
+        self.finished = asyncio.Event()  # set when the call returns or raises
+        self.stop_requested = False  # stop() arrived while binding
+
+
+class WebSocketServer:
+    """HTTP + WebSocket server for the d-zone frontend, on one port.
+
+    Browsers connect over WebSocket, receive the server list, join a Discord server and
+    then receive its `presence` / `message` events; plain HTTP requests get static
+    files from `static_dir` and `GET /api/version`. Without data callbacks it serves
+    mock data and mock events.
+
+    Attributes:
+        port: Port to bind when `start()` / `run_forever()` runs (`0`: any free port).
+        host: Host to bind (`"localhost"`, `"0.0.0.0"`, an address or a name).
+        server: `None` until the first start, then a handle with `.sockets`
+            (`sockets[0].getsockname()` is the bound `(host, port)`), `close()` and
+            `wait_closed()`.
+        mock_provider: The `MockDataProvider` of this server.
+
+    Callbacks (each may be a plain function or an `async def`) are registered with
+    `server.on_get_server_data(cb)` or `server.on_get_server_data = cb`, at any time
+    (also while serving); `None` unregisters.
+    """
+
+    on_get_server_data = CallbackSlot[ServerDataCallback](
+        "get_server_data",
+        """Register `cb() -> {discord_id: {"id", "name", "default"?, "passworded"?}}`.
+
+        Called for every new WebSocket (the `server-list` frame) and every `connect`.
+        Without it, mock servers are served.""",
+    )
+    on_get_user_data = CallbackSlot[UserDataCallback](
+        "get_user_data",
+        """Register `cb(discord_id) -> {uid: {"uid", "username", "status", "roleColor"}}`.
+
+        Called on every successful `connect` with the joined server's mapping key.
+        Without it, mock users are served.""",
+    )
+    on_validate_discord_user = CallbackSlot[ValidateDiscordUserCallback](
+        "validate_discord_user",
+        """Register `cb(discord_token, discord_user, discord_id) -> bool`.
+
+        Decides whether a Discord OAuth user may join a passworded server (truthy:
+        allowed; an exception counts as refused). Without it, any well-formed user
+        is accepted.""",
+    )
+    on_get_client_id = CallbackSlot[ClientIdCallback](
+        "get_client_id",
+        """Register `cb(discord_id) -> str`: the Discord application id for OAuth.
+
+        Sent as `clientId` in `server-join` when truthy.""",
+    )
+    on_static_request = CallbackSlot[StaticRequestCallback](
+        "static_request",
+        """Register `cb(path) -> None | (content_type, file_path)`.
+
+        Called for every plain HTTP request with the path (query removed) before any
+        default handling: `None` keeps the default handling, a tuple serves that file
+        with that content type (a missing file gives 404).""",
+    )
+
+    _on_get_server_data = CallbackStore[ServerDataCallback]("get_server_data")
+    _on_get_user_data = CallbackStore[UserDataCallback]("get_user_data")
+    _on_validate_discord_user = CallbackStore[ValidateDiscordUserCallback]("validate_discord_user")
+    _on_get_client_id = CallbackStore[ClientIdCallback]("get_client_id")
+    _on_static_request = CallbackStore[StaticRequestCallback]("static_request")
+
+    def __init__(
+        self,
+        port: int = 3000,
+        host: str = "localhost",
+        *,
+        mock_presence_interval: float | None = None,
+        mock_message_interval: float | None = None,
+    ) -> None:
+        """Create a server; nothing is bound until `start()` or `run_forever()`.
+
+        Args:
+            port: Port to listen on (`0` picks a free one).
+            host: Host to listen on.
+            mock_presence_interval: Seconds between mock presence events of a joined
+                connection in mock mode. Default: `$D_BACK_MOCK_PRESENCE_INTERVAL`,
+                else 4.0.
+            mock_message_interval: Seconds between mock chat messages. Default:
+                `$D_BACK_MOCK_MESSAGE_INTERVAL`, else 5.0.
+
+        Raises:
+            ValueError: an interval (argument or environment) is not a positive number.
+        """
+        self._mock_presence_interval = mock_interval(
+            "mock_presence_interval",
+            mock_presence_interval,
+            PRESENCE_INTERVAL_ENV,
+            PRESENCE_INTERVAL,
+        )
+        self._mock_message_interval = mock_interval(
+            "mock_message_interval", mock_message_interval, MESSAGE_INTERVAL_ENV, MESSAGE_INTERVAL
+        )
+        self._native = _native.NativeServer()
+        self._native.set_mock_intervals(self._mock_presence_interval, self._mock_message_interval)
+        self._callbacks: dict[str, Callable[..., Any] | None] = {}
+        self._connections = ConnectionsView(self._native)
+        self._run: _Run | None = None
+        self._generation = 0
+        self.port = port
+        self.host = host
+        self.server: ServerHandle | None = None
+        self.static_dir = DEFAULT_STATIC_DIR
+        self.mock_provider = MockDataProvider(self)
+
+    # -- attributes ---------------------------------------------------------------
+
+    @property
+    def static_dir(self) -> Path:
+        """Directory served over HTTP (a `Path`; set a `str` or path-like).
+
+        Takes effect for the next request, also while serving.
+        """
+        return self._static_dir
+
+    @static_dir.setter
+    def static_dir(self, value: str | os.PathLike[str]) -> None:
+        path = Path(value)
+        self._native.set_static_dir(os.fspath(path))
+        self._static_dir = path
+
+    @property
+    def connections(self) -> ConnectionsView:
+        """Live read-only set of open WebSocket connections (joined or not).
+
+        `len()` is the current count; iterating gives `Connection` handles with `id`,
+        `remote_address`, async `send(text)` and, once joined, `discordServer` and
+        `server_id`.
+        """
+        return self._connections
+
+    @property
+    def mock_presence_interval(self) -> float:
+        """Seconds between mock presence events of a joined connection (mock mode)."""
+        return self._mock_presence_interval
+
+    @property
+    def mock_message_interval(self) -> float:
+        """Seconds between mock chat messages of a joined connection (mock mode)."""
+        return self._mock_message_interval
+
+    def _set_callback(self, name: str, callback: Callable[..., Any] | None) -> None:
+        if callback is not None and not callable(callback):
+            raise TypeError(f"on_{name} expects a callable or None, got {type(callback).__name__}")
+        self._native.set_callback(name, callback)
+        self._callbacks[name] = callback
+
+    def _get_callback(self, name: str) -> Callable[..., Any] | None:
+        return self._callbacks.get(name)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind, serve, and return only once the server has been stopped.
+
+        Typical use: `asyncio.create_task(server.start())`, later `await server.stop()`.
+        Cancelling the task stops the server too. May be called again after a stop.
+
+        Raises:
+            OSError: the address cannot be bound (e.g. the port is in use).
+            RuntimeError: this server is already running.
+        """
+        await self._serve("WebSocket server started on ws://{host}:{port}")
+
+    async def run_forever(self) -> None:
+        """Like `start()`, announced as the CLI does; serves until stopped or cancelled.
+
+        Raises:
+            OSError: the address cannot be bound.
+            RuntimeError: this server is already running.
+        """
+        await self._serve("Mock WebSocket server running on ws://{host}:{port} (with HTTP support)")
+
+    async def _serve(self, announcement: str) -> None:
+        if self._run is not None:
+            raise RuntimeError(
+                "this WebSocketServer is already running; await stop() before starting it again"
+            )
+        run = _Run()
+        self._run = run
+        try:
+            try:
+                addresses = await self._native.bind(self.host, self.port)
+            except asyncio.CancelledError:
+                await self._native.stop()  # the bind may have completed natively
+                raise
+            finally:
+                run.bound.set()
+            if run.stop_requested:  # stop() was called while binding; it stops the server
+                return
+            self._generation += 1
+            generation = self._generation
+            self.server = ServerHandle(
+                self._native, addresses, lambda: self._generation == generation
+            )
+            port = addresses[0][1] if self.port == 0 and addresses else self.port
+            _say(announcement.format(host=self.host, port=port))
+            try:
+                await self._native.wait_stopped()
+            except asyncio.CancelledError:
+                await self._native.stop()
+                raise
+        finally:
+            if self._run is run:
+                self._run = None
+            run.finished.set()
+
+    async def stop(self) -> None:
+        """Stop serving: close every WebSocket (code 1001) and release the port.
+
+        Stops whichever of `start()` / `run_forever()` is running (waiting for a bind in
+        progress first) and returns once the port is free. No-op if not running.
+        """
+        run = self._run
+        if run is None and not self._native.is_serving:
+            return
+        if run is not None and not run.bound.is_set():
+            run.stop_requested = True
+            await run.bound.wait()
+        was_serving = self._native.is_serving
+        await self._native.stop()
+        if run is not None and run.task is not asyncio.current_task():
+            await run.finished.wait()
+        if was_serving:
+            _say("WebSocket server stopped")
+
+    # -- broadcasts ---------------------------------------------------------------
+
+    async def broadcast_message(self, server: str, uid: str, message: str, channel: str) -> None:
+        """Send a chat message to every connection joined to `server` (a mapping key).
+
+        Frame: `{"type": "message", "server": server, "data": {"uid", "message",
+        "channel"}}`. Values are sent as given.
+
+        Raises:
+            TypeError: a value is not JSON-serializable (nothing is sent).
+        """
+        frame = {
+            "type": "message",
+            "server": server,
+            "data": {"uid": uid, "message": message, "channel": channel},
+        }
+        self._broadcast(server, frame)
+
+    async def broadcast_presence(
+        self,
+        server: str,
+        uid: str,
+        status: str,
+        username: str | None = None,
+        role_color: str | None = None,
+        delete: bool = False,
+    ) -> None:
+        """Send a presence change to every connection joined to `server`.
+
+        Frame: `{"type": "presence", "server": server, "data": {"uid", "status"}}`,
+        plus `"username"`, `"roleColor"` (from `role_color`) and `"delete": true` when
+        those arguments are truthy. `delete=True` removes the user from the world.
+
+        Raises:
+            TypeError: a value is not JSON-serializable (nothing is sent).
+        """
+        data: dict[str, Any] = {"uid": uid, "status": status}
+        if username:
+            data["username"] = username
+        if role_color:
+            data["roleColor"] = role_color
+        if delete:
+            data["delete"] = True
+        self._broadcast(server, {"type": "presence", "server": server, "data": data})
+
+    async def broadcast_client_id_update(self, server: str, client_id: str) -> None:
+        """Tell every connection joined to `server` the new Discord OAuth client id.
+
+        Frame: `{"type": "update-clientid", "server": server, "data": {"clientId"}}`.
+
+        Raises:
+            TypeError: a value is not JSON-serializable (nothing is sent).
+        """
+        frame = {"type": "update-clientid", "server": server, "data": {"clientId": client_id}}
+        self._broadcast(server, frame)
+
+    def _broadcast(self, server: object, frame: dict[str, Any]) -> None:
+        text = json.dumps(frame)  # encoded once; serialization errors reach the caller
+        recipients = 0
+        if isinstance(server, str) and self._native.is_serving:
+            recipients = self._native.broadcast(server, text)
+        if not recipients:
+            logger.debug("no connections joined to server %r; %s not sent", server, frame["type"])
+
+    # -- helpers upstream code relies on ----------------------------------------
+
+    def _random_color(self) -> str:
+        """A random `#rrggbb` colour."""
+        return f"#{random.randint(0, 0xFFFFFF):06x}"
+
+    def _random_status(self) -> str:
+        """A uniformly random status: online, idle, dnd or offline."""
+        return random.choice(MOCK_STATUSES)
+
+    def __repr__(self) -> str:
+        state = "serving" if self._native.is_serving else "stopped"
+        return f"<WebSocketServer ws://{self.host}:{self.port} {state}>"
+
+
+# -- CLI ------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line (`sys.argv[1:]` unless `argv` is given).
+
+    Returns a namespace with `port` (int, default 3000), `host` (str, default
+    `"localhost"`) and `static_dir` (str or None). `--version` prints the version and
+    exits; invalid options exit with status 2.
+    """
+    parser = argparse.ArgumentParser(
+        description="D-Back WebSocket Server",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--port", type=int, default=3000, help="Port to run the WebSocket server on"
+    )
+    parser.add_argument(
+        "--host", type=str, default="localhost", help="Host to bind the WebSocket server to"
+    )
+    parser.add_argument(
+        "--static-dir",
+        type=str,
+        default=None,
+        help="Directory to serve static files from (default: built-in dist directory)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {get_version()}")
+    return parser.parse_args(argv)
+
+
+def get_version() -> str:
+    """The installed d-back version, or `"unknown"` if it cannot be determined."""
+    try:
+        from . import __version__
+    except ImportError:
+        return "unknown"
+    return str(__version__)
+
+
+async def main() -> None:
+    """The CLI: print the banner, then serve mock data until interrupted.
+
+    Exits with status 1 (one line on stderr) if the address cannot be bound.
+    """
+    args = parse_args()
+    _say(f"Starting D-Back WebSocket Server v{get_version()}")
+    _say(f"Host: {args.host}")
+    _say(f"Port: {args.port}")
+
+    server = WebSocketServer(port=args.port, host=args.host)
+    if args.static_dir:
+        static_path = Path(args.static_dir)
+        if static_path.is_dir():
+            server.static_dir = static_path
+            _say(f"Static directory: {static_path}")
+        else:
+            _say(
+                f"Warning: Static directory '{args.static_dir}' "
+                "does not exist or is not a directory"
+            )
+            _say(f"Using default static directory: {server.static_dir}")
+    else:
+        _say(f"Static directory: {server.static_dir}")
+
+    try:
+        await server.run_forever()
+    except OSError as exc:
+        if server.server is not None:  # failed while serving, not at bind time
+            raise
+        reason = exc.strerror or str(exc)
+        print(
+            f"Error: cannot listen on {args.host}:{args.port}: {reason}",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(1) from None
+
+
+def main_sync() -> None:
+    """Console-script entry point: run `main()`; Ctrl-C stops the server cleanly."""
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        _say("\n[INFO] Server stopped by user")
+
+
+if __name__ == "__main__":
+    main_sync()
