@@ -19,6 +19,8 @@ class NativeServer:
         """Directory served over HTTP; takes effect for the next request."""
     def set_mock_intervals(self, presence: float, message: float) -> None:
         """Seconds between mock presence / message events for a joined connection."""
+    def set_callback_timeout(self, seconds: float) -> None:
+        """Longest wait for one callback (applies from the next bind)."""
     def set_callback(self, name: str, callback: Callable[..., Any] | None) -> None:
         """Register (or clear with None) one of: get_server_data, get_user_data,
         validate_discord_user, get_client_id, static_request."""

@@ -48,6 +48,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_STATIC_DIR = Path(__file__).parent / "dist"
+DEFAULT_CALLBACK_TIMEOUT = 10.0
 
 
 def _say(line: str) -> None:
@@ -136,6 +137,7 @@ class WebSocketServer:
         *,
         mock_presence_interval: float | None = None,
         mock_message_interval: float | None = None,
+        callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
     ) -> None:
         """Create a server; nothing is bound until `start()` or `run_forever()`.
 
@@ -147,9 +149,12 @@ class WebSocketServer:
                 else 4.0.
             mock_message_interval: Seconds between mock chat messages. Default:
                 `$D_BACK_MOCK_MESSAGE_INTERVAL`, else 5.0.
+            callback_timeout: Seconds one callback may take before the request it
+                serves fails (the client gets an error frame or HTTP 500).
 
         Raises:
-            ValueError: an interval (argument or environment) is not a positive number.
+            ValueError: an interval (argument or environment) or the callback timeout
+                is not a positive number.
         """
         self._mock_presence_interval = mock_interval(
             "mock_presence_interval",
@@ -162,6 +167,7 @@ class WebSocketServer:
         )
         self._native = _native.NativeServer()
         self._native.set_mock_intervals(self._mock_presence_interval, self._mock_message_interval)
+        self._native.set_callback_timeout(callback_timeout)
         self._callbacks: dict[str, Callable[..., Any] | None] = {}
         self._connections = ConnectionsView(self._native)
         self._run: _Run | None = None

@@ -24,6 +24,17 @@ pub struct NativeServer {
     running: Arc<Mutex<Option<Arc<Server>>>>,
 }
 
+fn positive_seconds(what: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "{what} must be a positive number of seconds, got {value}"
+            ))
+        })
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -46,19 +57,17 @@ impl NativeServer {
     }
 
     fn set_mock_intervals(&self, presence: f64, message: f64) -> PyResult<()> {
-        let seconds = |value: f64| {
-            Duration::try_from_secs_f64(value)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    PyValueError::new_err(format!(
-                        "mock interval must be a positive number of seconds, got {value}"
-                    ))
-                })
-        };
+        let presence = positive_seconds("mock interval", presence)?;
+        let message = positive_seconds("mock interval", message)?;
         let mut config = lock(&self.config);
-        config.mock_presence_interval = seconds(presence)?;
-        config.mock_message_interval = seconds(message)?;
+        config.mock_presence_interval = presence;
+        config.mock_message_interval = message;
+        Ok(())
+    }
+
+    /// Longest wait for one callback; applies from the next start.
+    fn set_callback_timeout(&self, seconds: f64) -> PyResult<()> {
+        lock(&self.config).callback_timeout = positive_seconds("callback timeout", seconds)?;
         Ok(())
     }
 
