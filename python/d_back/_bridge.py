@@ -8,10 +8,13 @@ and re-raised so the core answers the client with an error frame.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import inspect
 import json
 import logging
 import os
+from collections.abc import Coroutine
 from typing import Any, Callable, Optional
 
 logger = logging.getLogger("d_back")
@@ -48,3 +51,27 @@ def _static_result(result: Any) -> StaticResult:
     if isinstance(target, (bytes, bytearray, memoryview)):
         return (str(content_type), None, bytes(target))
     return (str(content_type), os.fspath(target), None)
+
+
+def resolve_future(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    """Settle a future the native core created (on its loop's thread)."""
+    if future.done():  # cancelled by its awaiter meanwhile
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def run_on_loop(
+    coroutine: Coroutine[Any, Any, Any],
+    loop: asyncio.AbstractEventLoop,
+    deliver: Callable[[concurrent.futures.Future[Any]], object],
+) -> None:
+    """Schedule `coroutine` on `loop` from another thread; `deliver` gets its future."""
+    try:
+        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+    except RuntimeError:
+        coroutine.close()  # the loop is closed; don't warn about a never-awaited coroutine
+        raise
+    future.add_done_callback(deliver)

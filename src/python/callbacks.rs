@@ -6,13 +6,14 @@
 //! to schedule `d_back._bridge.invoke(...)` on that loop, then awaits the result
 //! without the GIL.
 
+use super::bridge;
 use crate::protocol::pyjson;
 use crate::provider::{
     MockProvider, Provider, ProviderError, ProviderFuture, ServerData, StaticOverride,
 };
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3_async_runtimes::TaskLocals;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::RwLock;
@@ -67,7 +68,7 @@ impl Slot {
 #[derive(Default)]
 pub struct CallbackProvider {
     slots: RwLock<[Option<Py<PyAny>>; 5]>,
-    event_loop: RwLock<Option<TaskLocals>>,
+    event_loop: RwLock<Option<Py<PyAny>>>,
 }
 
 static INVOKE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -82,8 +83,8 @@ impl CallbackProvider {
     }
 
     /// Callbacks will run on this loop (the one that awaited `start()`).
-    pub fn set_event_loop(&self, locals: TaskLocals) {
-        *self.event_loop.write().unwrap_or_else(|e| e.into_inner()) = Some(locals);
+    pub fn set_event_loop(&self, event_loop: Py<PyAny>) {
+        *self.event_loop.write().unwrap_or_else(|e| e.into_inner()) = Some(event_loop);
     }
 
     /// Calls the callback in `slot` with JSON `args`; `None` if none is registered.
@@ -92,37 +93,37 @@ impl CallbackProvider {
         if !self.is_set(slot) {
             return Ok(None);
         }
-        let scheduled = with_python(slot, |py| {
+        let outcome = with_python(slot, |py| {
+            let event_loop = self
+                .event_loop
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .map(|event_loop| event_loop.clone_ref(py))
+                .ok_or_else(|| PyRuntimeError::new_err("the server is not running"))?;
             let Some(callback) = self.slots.read().unwrap_or_else(|e| e.into_inner())[slot.index()]
                 .as_ref()
                 .map(|cb| cb.clone_ref(py))
             else {
                 return Ok(None);
             };
-            let locals = self
-                .event_loop
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .ok_or_else(|| {
-                    pyo3::exceptions::PyRuntimeError::new_err("the server is not running")
-                })?;
             let invoke = INVOKE.get_or_try_init(py, || {
                 PyResult::Ok(py.import("d_back._bridge")?.getattr("invoke")?.unbind())
             })?;
-            let coroutine = invoke.call1(
-                py,
-                (callback, slot.name(), slot.mode(), pyjson::dumps(&args)),
-            )?;
-            pyo3_async_runtimes::into_future_with_locals(&locals, coroutine.into_bound(py))
-                .map(Some)
+            let args = (callback, slot.name(), slot.mode(), pyjson::dumps(&args));
+            let coroutine = invoke.call1(py, args)?.into_bound(py);
+            bridge::run_on_loop(py, &event_loop, coroutine).map(Some)
         })?;
-        match scheduled {
-            None => Ok(None),
-            Some(result) => match result.await {
-                Ok(value) => Ok(Some(value)),
-                Err(error) => with_python(slot, |_| Err(error)),
-            },
+        let Some(outcome) = outcome else {
+            return Ok(None);
+        };
+        match outcome.await {
+            Ok(Ok(value)) => Ok(Some(value)),
+            Ok(Err(error)) => with_python(slot, |_| Err(error)),
+            Err(_) => Err(ProviderError(format!(
+                "{}: the event loop stopped before the callback finished",
+                slot.name()
+            ))),
         }
     }
 

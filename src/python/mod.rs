@@ -3,6 +3,7 @@
 //! `d_back._native` exposes [`NativeServer`](native_server::NativeServer); the
 //! Python package wraps it in the upstream-compatible `WebSocketServer`.
 
+mod bridge;
 mod callbacks;
 mod errors;
 mod interpreter;

@@ -1,6 +1,7 @@
 //! `d_back._native.NativeServer`: one listener's state, driven by the Python
 //! `WebSocketServer` wrapper.
 
+use super::bridge;
 use super::callbacks::{CallbackProvider, Slot};
 use super::errors::os_error;
 use crate::http::connection::HttpLimits;
@@ -85,8 +86,8 @@ impl NativeServer {
             return Err(PyRuntimeError::new_err("the server is already running"));
         }
         // Callbacks run on the loop that is starting the server.
-        self.callbacks
-            .set_event_loop(pyo3_async_runtimes::tokio::get_current_locals(py)?);
+        let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+        self.callbacks.set_event_loop(event_loop.unbind());
         let parts = ServerParts {
             hub: Arc::clone(&self.hub),
             provider: Arc::clone(&self.callbacks) as _,
@@ -95,7 +96,7 @@ impl NativeServer {
             http: HttpLimits::default(),
         };
         let running = Arc::clone(&self.running);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        bridge::spawn_awaitable(py, async move {
             let server = Arc::new(Server::bind(&host, port, parts).await.map_err(os_error)?);
             let addrs: Vec<(String, u16)> = server
                 .local_addrs()
@@ -121,7 +122,7 @@ impl NativeServer {
     /// Resolves once the server has stopped (at once when it is not running).
     fn wait_stopped<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let server = lock(&self.running).clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        bridge::spawn_awaitable(py, async move {
             if let Some(server) = server {
                 server.stopped().await;
             }
@@ -133,7 +134,7 @@ impl NativeServer {
     fn stop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let server = lock(&self.running).clone();
         let running = Arc::clone(&self.running);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        bridge::spawn_awaitable(py, async move {
             if let Some(server) = server {
                 server.stop().await;
                 let mut slot = lock(&running);
