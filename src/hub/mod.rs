@@ -5,18 +5,18 @@
 //! the same bytes. A full queue drops that client's copy (counted) instead of
 //! stalling the broadcaster or growing memory.
 
+mod outbox;
+
+pub use outbox::{queue, Inbox, Offer, Outbox, QueueLimits, Slot};
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// Identifies one WebSocket connection for its whole life.
 pub type ConnId = u64;
-
-/// The sending half of a connection's outbound queue.
-pub type Outbox = mpsc::Sender<Message>;
 
 /// What the outside world may know about a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,14 +54,10 @@ impl Hub {
         Self::default()
     }
 
-    /// Adds a connection and returns its id and the receiving end of its queue.
-    pub fn register(
-        &self,
-        remote: SocketAddr,
-        capacity: usize,
-    ) -> (ConnId, Outbox, mpsc::Receiver<Message>) {
+    /// Adds a connection and returns its id and both ends of its queue.
+    pub fn register(&self, remote: SocketAddr, limits: QueueLimits) -> (ConnId, Outbox, Inbox) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let (outbox, inbox) = mpsc::channel(capacity.max(1));
+        let (outbox, inbox) = queue(limits);
         let info = ConnectionInfo {
             id,
             remote,
@@ -90,13 +86,13 @@ impl Hub {
 
     /// Moves a connection into the room `key` and enqueues its `server-join`
     /// frame in the same step, so no broadcast for the new room can reach the
-    /// client before it. `permit` is a slot reserved in the connection's queue.
+    /// client before it. `slot` is a place reserved in the connection's queue.
     pub fn join(
         &self,
         id: ConnId,
         key: &str,
         server_id: String,
-        permit: mpsc::Permit<'_, Message>,
+        slot: Slot<'_>,
         server_join: String,
     ) {
         let mut state = self.write();
@@ -108,7 +104,7 @@ impl Hub {
         let key: Arc<str> = Arc::from(key);
         member.info.server_key = Some(Arc::clone(&key));
         member.info.server_id = Some(server_id);
-        permit.send(Message::text(server_join));
+        slot.fill(Message::text(server_join));
         if let Some(old_key) = old_key {
             leave_room(&mut state, &old_key, id);
         }
@@ -142,16 +138,17 @@ impl Hub {
 
     /// Queues without waiting: a client that cannot keep up loses this frame.
     pub fn offer(&self, outbox: &Outbox, message: Message) -> bool {
-        match outbox.try_send(message) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        match outbox.offer(message) {
+            Offer::Queued => true,
+            Offer::Full => {
                 let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                // Rate-limited: the 1st, 2nd, 4th, 8th, ... drop is logged.
                 if dropped.is_power_of_two() {
                     tracing::warn!(dropped, "slow WebSocket client: events dropped");
                 }
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Offer::Closed => false,
         }
     }
 

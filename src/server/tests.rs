@@ -179,3 +179,76 @@ async fn oversized_message_closes_with_1009() {
     assert_eq!(close.map(|f| f.code), Some(CloseCode::Size));
     server.stop().await;
 }
+
+/// Completes a WebSocket handshake over raw TCP and returns the socket, which
+/// the caller may then never read (a stuck browser tab).
+async fn raw_websocket(server: &Server) -> TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(server.local_addrs()[0])
+        .await
+        .expect("connect");
+    let request = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.expect("response");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    stream
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_others_keep_receiving() {
+    let hub = Arc::new(Hub::new());
+    let parts = ServerParts {
+        hub: Arc::clone(&hub),
+        provider: Arc::new(MockProvider),
+        static_root: Arc::new(StaticRoot::new("/nonexistent")),
+        ws: WsConfig {
+            ping_timeout: Duration::from_millis(300),
+            // No mock events in between the numbered broadcasts.
+            mock_presence_interval: Duration::from_secs(3600),
+            mock_message_interval: Duration::from_secs(3600),
+            ..WsConfig::default()
+        },
+        http: HttpLimits::default(),
+    };
+    let server = Server::bind("127.0.0.1", 0, parts).await.expect("bind");
+    let mut stuck = raw_websocket(&server).await;
+    {
+        use tokio::io::AsyncWriteExt;
+        // A masked text frame: {"type":"connect","data":{}}
+        let payload = br#"{"type":"connect","data":{}}"#;
+        let mut frame = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        frame.extend_from_slice(payload);
+        stuck.write_all(&frame).await.expect("join");
+    }
+    let mut healthy = connect(&server, "/").await;
+    next_text(&mut healthy).await;
+    send(&mut healthy, r#"{"type":"connect","data":{}}"#).await;
+    next_text(&mut healthy).await;
+    let key = "232769614004748288";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let big = "x".repeat(64 * 1024);
+    let mut sent = 0;
+    while hub.room_len(key) > 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stuck client still joined"
+        );
+        hub.broadcast(key, format!(r#"{{"n": {sent}, "pad": "{big}"}}"#));
+        sent += 1;
+        // The healthy client reads everything it is sent, in order.
+        let frame: serde_json::Value =
+            serde_json::from_str(&next_text(&mut healthy).await).expect("json");
+        assert_eq!(frame["n"], sent - 1);
+    }
+    assert_eq!(hub.len(), 1, "only the healthy client is left");
+    drop(stuck);
+    let closed = read_until_close(healthy);
+    server.stop().await;
+    assert_eq!(closed.await.expect("reader"), Some(CloseCode::Away));
+}

@@ -1,5 +1,6 @@
 //! Per-connection limits and timers.
 
+use crate::hub::QueueLimits;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -11,7 +12,9 @@ pub struct WsConfig {
     /// Largest incoming frame (a fragment of a message).
     pub max_frame_size: usize,
     /// Outbound frames waiting for a slow client before new ones are dropped.
-    pub outbound_queue: usize,
+    pub queue_frames: usize,
+    /// Outbound bytes waiting for a slow client before new frames are dropped.
+    pub queue_bytes: usize,
     /// How often an idle connection is pinged.
     pub ping_interval: Duration,
     /// How long a ping may go unanswered before the connection closes with 1011.
@@ -33,7 +36,8 @@ impl Default for WsConfig {
         Self {
             max_message_size: 1 << 20,
             max_frame_size: 1 << 20,
-            outbound_queue: 256,
+            queue_frames: 256,
+            queue_bytes: 1 << 20,
             ping_interval: Duration::from_secs(20),
             ping_timeout: Duration::from_secs(20),
             close_timeout: Duration::from_secs(10),
@@ -45,6 +49,14 @@ impl Default for WsConfig {
 }
 
 impl WsConfig {
+    /// Bounds of each connection's outbound queue.
+    pub fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            frames: self.queue_frames,
+            bytes: self.queue_bytes,
+        }
+    }
+
     /// The tungstenite settings: small buffers, since client frames are tiny.
     pub fn protocol(&self) -> WebSocketConfig {
         WebSocketConfig::default()

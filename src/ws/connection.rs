@@ -31,7 +31,7 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (id, outbox, inbox) = ctx.hub.register(remote, ctx.config.outbound_queue);
+    let (id, outbox, inbox) = ctx.hub.register(remote, ctx.config.queue_limits());
     let registration = Registration { ctx: &ctx, id };
     let (sink, source) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
@@ -178,13 +178,13 @@ impl Session<'_> {
             Ok(joined) => joined,
             Err(error) => return self.reply(frames::error(error)).await,
         };
-        let Ok(permit) = self.outbox.reserve().await else {
+        let Some(slot) = self.outbox.reserve().await else {
             return;
         };
         let requested = request.server.clone();
         self.ctx
             .hub
-            .join(self.id, &joined.key, requested, permit, joined.frame);
+            .join(self.id, &joined.key, requested, slot, joined.frame);
         self.mock = if self.ctx.provider.mock_events() {
             MockEvents::new(&joined.key, &joined.users).map(|events| self.mock_timers(events))
         } else {

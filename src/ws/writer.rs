@@ -2,10 +2,12 @@
 //! connection alive with pings, and sends the closing frame.
 
 use super::config::WsConfig;
+use crate::hub::Inbox;
 use futures_util::{Sink, SinkExt};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error, Message};
@@ -39,7 +41,7 @@ impl Activity {
 
 /// Everything the writer task needs besides the sink.
 pub(super) struct Writer {
-    pub inbox: mpsc::Receiver<Message>,
+    pub inbox: Inbox,
     /// A close the reader asks for (protocol error, oversized message, ...).
     pub close_requests: oneshot::Receiver<CloseFrame>,
     pub shutdown: CancellationToken,
@@ -59,31 +61,35 @@ impl Writer {
         let dead_after = config.ping_interval + config.ping_timeout;
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         let mut close_requested = false;
+        // A client whose socket accepts nothing for this long has stopped reading.
+        let stall = config.ping_timeout;
+        let closing = config.close_timeout;
         let result: Result<(), Error> = loop {
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => {
-                    break send_close(&mut sink, CloseCode::Away, "").await;
+                    break within(closing, send_close(&mut sink, CloseCode::Away, "")).await;
                 }
                 frame = &mut self.close_requests, if !close_requested => {
                     close_requested = true;
                     if let Ok(frame) = frame {
-                        break sink.send(Message::Close(Some(frame))).await;
+                        break within(closing, sink.send(Message::Close(Some(frame)))).await;
                     }
                 }
                 message = self.inbox.recv() => match message {
                     Some(message) => {
-                        if let Err(e) = self.write_batch(&mut sink, message).await {
+                        if let Err(e) = within(stall, self.write_batch(&mut sink, message)).await {
                             break Err(e);
                         }
                     }
-                    None => break sink.close().await,
+                    None => break within(closing, sink.close()).await,
                 },
                 _ = ping.tick() => {
                     if self.activity.idle_for() > dead_after {
-                        break send_close(&mut sink, CloseCode::Error, "keepalive ping timeout").await;
+                        let close = send_close(&mut sink, CloseCode::Error, "keepalive ping timeout");
+                        break within(closing, close).await;
                     }
-                    if let Err(e) = sink.send(Message::Ping(Default::default())).await {
+                    if let Err(e) = within(stall, sink.send(Message::Ping(Default::default()))).await {
                         break Err(e);
                     }
                 }
@@ -101,11 +107,25 @@ impl Writer {
         sink.feed(first).await?;
         for _ in 1..BATCH {
             match self.inbox.try_recv() {
-                Ok(message) => sink.feed(message).await?,
-                Err(_) => break,
+                Some(message) => sink.feed(message).await?,
+                None => break,
             }
         }
         sink.flush().await
+    }
+}
+
+/// Bounds a write; a client that does not read it in time is given up on.
+async fn within(
+    limit: Duration,
+    write: impl Future<Output = Result<(), Error>>,
+) -> Result<(), Error> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "client stopped reading",
+        ))),
     }
 }
 
