@@ -16,6 +16,8 @@ pub struct HttpLimits {
     pub header_read_timeout: Duration,
     /// Most request headers accepted.
     pub max_headers: usize,
+    /// Most open WebSocket connections; further upgrades get HTTP 503.
+    pub max_connections: usize,
 }
 
 impl Default for HttpLimits {
@@ -23,6 +25,7 @@ impl Default for HttpLimits {
         Self {
             header_read_timeout: Duration::from_secs(10),
             max_headers: 100,
+            max_connections: 50_000,
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::ws::WsContext;
 use bytes::Bytes;
 use http_body_util::Full;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -31,4 +32,6 @@ pub struct HttpContext {
     pub tracker: TaskTracker,
     /// Reported by `/api/version`.
     pub version: &'static str,
+    /// One permit per open WebSocket connection (the connection limit).
+    pub websocket_slots: Arc<Semaphore>,
 }

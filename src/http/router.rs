@@ -80,10 +80,15 @@ fn start_websocket(
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         return response;
     }
+    let Ok(slot) = Arc::clone(&ctx.websocket_slots).try_acquire_owned() else {
+        tracing::warn!(%remote, "connection limit reached; WebSocket refused with 503");
+        return responses::service_unavailable();
+    };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let ws = Arc::clone(&ctx.ws);
     let shutdown = ctx.shutdown.clone();
     ctx.tracker.spawn(async move {
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let io = TokioIo::new(upgraded);

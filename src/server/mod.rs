@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -59,6 +60,9 @@ impl Server {
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
             version: crate::VERSION,
+            websocket_slots: Arc::new(Semaphore::new(
+                parts.http.max_connections.min(Semaphore::MAX_PERMITS),
+            )),
         });
         let acceptors = listeners
             .into_iter()

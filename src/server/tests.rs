@@ -252,3 +252,47 @@ async fn a_client_that_stops_reading_is_dropped_and_others_keep_receiving() {
     server.stop().await;
     assert_eq!(closed.await.expect("reader"), Some(CloseCode::Away));
 }
+
+#[tokio::test]
+async fn upgrades_beyond_the_connection_limit_get_503() {
+    let parts = ServerParts {
+        hub: Arc::new(Hub::new()),
+        provider: Arc::new(MockProvider),
+        static_root: Arc::new(StaticRoot::new("/nonexistent")),
+        ws: WsConfig::default(),
+        http: HttpLimits {
+            max_connections: 1,
+            ..HttpLimits::default()
+        },
+    };
+    let server = Server::bind("127.0.0.1", 0, parts).await.expect("bind");
+    let mut first = connect(&server, "/").await;
+    next_text(&mut first).await;
+    let url = format!("ws://{}/", server.local_addrs()[0]);
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    send(&mut first, "nope").await;
+    assert_eq!(
+        next_text(&mut first).await,
+        r#"{"type": "error", "data": {"message": "Invalid JSON"}}"#
+    );
+    first.close(None).await.expect("close");
+    while first.next().await.is_some() {}
+    // The slot is free again once the first connection has fully closed.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut again = loop {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok((client, _)) => break client,
+            Err(_) if tokio::time::Instant::now() < deadline => tokio::task::yield_now().await,
+            Err(error) => panic!("slot never freed: {error}"),
+        }
+    };
+    next_text(&mut again).await;
+    let closed = read_until_close(again);
+    server.stop().await;
+    assert_eq!(closed.await.expect("reader"), Some(CloseCode::Away));
+}
