@@ -1,7 +1,9 @@
 """Type stubs for the native core (`d_back._native`), implemented in Rust."""
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, final
+
+__all__ = ["__version__", "mock_server_data_json", "mock_user_data_json", "NativeServer"]
 
 __version__: str
 
@@ -11,6 +13,7 @@ def mock_server_data_json() -> str:
 def mock_user_data_json(discord_server_id: str) -> str:
     """The mock users of one server (by mapping key) as JSON text; `{}` if unknown."""
 
+@final
 class NativeServer:
     """One HTTP + WebSocket listener, driven by `d_back.server.WebSocketServer`."""
 
@@ -21,6 +24,20 @@ class NativeServer:
         """Seconds between mock presence / message events for a joined connection."""
     def set_callback_timeout(self, seconds: float) -> None:
         """Longest wait for one callback (applies from the next bind)."""
+    def set_limits(
+        self,
+        *,
+        max_message_size: int | None = None,
+        max_connections: int | None = None,
+        max_queue: int | None = None,
+        max_queue_bytes: int | None = None,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        close_timeout: float | None = None,
+        open_timeout: float | None = None,
+        max_headers: int | None = None,
+    ) -> None:
+        """Connection limits and timers; None keeps a value (applies from the next bind)."""
     def set_callback(self, name: str, callback: Callable[..., Any] | None) -> None:
         """Register (or clear with None) one of: get_server_data, get_user_data,
         validate_discord_user, get_client_id, static_request."""

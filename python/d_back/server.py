@@ -33,10 +33,12 @@ from ._callbacks import (
 from ._connections import ConnectionsView
 from ._handle import ServerHandle
 from ._intervals import MESSAGE_INTERVAL_ENV, PRESENCE_INTERVAL_ENV, mock_interval
+from ._limits import Limits
 from .mock import MockDataProvider
 from .mock.data import MESSAGE_INTERVAL, MOCK_STATUSES, PRESENCE_INTERVAL
 
 __all__ = [
+    "Limits",
     "MockDataProvider",
     "WebSocketServer",
     "get_version",
@@ -138,6 +140,14 @@ class WebSocketServer:
         mock_presence_interval: float | None = None,
         mock_message_interval: float | None = None,
         callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
+        max_connections: int = Limits.max_connections,
+        max_message_size: int = Limits.max_message_size,
+        max_queue: int = Limits.max_queue,
+        max_queue_bytes: int = Limits.max_queue_bytes,
+        ping_interval: float = Limits.ping_interval,
+        ping_timeout: float = Limits.ping_timeout,
+        close_timeout: float = Limits.close_timeout,
+        open_timeout: float = Limits.open_timeout,
     ) -> None:
         """Create a server; nothing is bound until `start()` or `run_forever()`.
 
@@ -151,6 +161,9 @@ class WebSocketServer:
                 `$D_BACK_MOCK_MESSAGE_INTERVAL`, else 5.0.
             callback_timeout: Seconds one callback may take before the request it
                 serves fails (the client gets an error frame or HTTP 500).
+            max_connections, max_message_size, max_queue, max_queue_bytes,
+            ping_interval, ping_timeout, close_timeout, open_timeout: connection
+                limits and timers, see `d_back._limits.Limits` for their meaning.
 
         Raises:
             ValueError: an interval (argument or environment) or the callback timeout
@@ -168,6 +181,17 @@ class WebSocketServer:
         self._native = _native.NativeServer()
         self._native.set_mock_intervals(self._mock_presence_interval, self._mock_message_interval)
         self._native.set_callback_timeout(callback_timeout)
+        self._limits = Limits(
+            max_connections=max_connections,
+            max_message_size=max_message_size,
+            max_queue=max_queue,
+            max_queue_bytes=max_queue_bytes,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            open_timeout=open_timeout,
+        )
+        self._limits.apply(self._native)
         self._callbacks: dict[str, Callable[..., Any] | None] = {}
         self._connections = ConnectionsView(self._native)
         self._run: _Run | None = None
@@ -203,6 +227,17 @@ class WebSocketServer:
         `server_id`.
         """
         return self._connections
+
+    @property
+    def limits(self) -> Limits:
+        """Connection limits and timers; assign a new `Limits` to change them
+        (they apply from the next start)."""
+        return self._limits
+
+    @limits.setter
+    def limits(self, value: Limits) -> None:
+        value.apply(self._native)
+        self._limits = value
 
     @property
     def mock_presence_interval(self) -> float:
@@ -404,6 +439,40 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="Directory to serve static files from (default: built-in dist directory)",
     )
+    limits = parser.add_argument_group("limits")
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=Limits.max_connections,
+        help="Most open WebSocket connections (more get HTTP 503)",
+    )
+    limits.add_argument(
+        "--max-message-size",
+        type=int,
+        default=Limits.max_message_size,
+        help="Largest incoming message in bytes (larger ones close with 1009)",
+    )
+    limits.add_argument(
+        "--ping-interval", type=float, default=Limits.ping_interval, help="Seconds between pings"
+    )
+    limits.add_argument(
+        "--ping-timeout",
+        type=float,
+        default=Limits.ping_timeout,
+        help="Seconds without a pong before a connection is closed (1011)",
+    )
+    limits.add_argument(
+        "--close-timeout",
+        type=float,
+        default=Limits.close_timeout,
+        help="Seconds a closing handshake may take",
+    )
+    limits.add_argument(
+        "--open-timeout",
+        type=float,
+        default=Limits.open_timeout,
+        help="Seconds a client has to send its request headers",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {get_version()}")
     return parser.parse_args(argv)
 
@@ -427,7 +496,20 @@ async def main() -> None:
     _say(f"Host: {args.host}")
     _say(f"Port: {args.port}")
 
-    server = WebSocketServer(port=args.port, host=args.host)
+    try:
+        server = WebSocketServer(
+            port=args.port,
+            host=args.host,
+            max_connections=args.max_connections,
+            max_message_size=args.max_message_size,
+            ping_interval=args.ping_interval,
+            ping_timeout=args.ping_timeout,
+            close_timeout=args.close_timeout,
+            open_timeout=args.open_timeout,
+        )
+    except ValueError as exc:
+        print(f"Error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     if args.static_dir:
         static_path = Path(args.static_dir)
         if static_path.is_dir():

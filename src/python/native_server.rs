@@ -22,6 +22,7 @@ pub struct NativeServer {
     callbacks: Arc<CallbackProvider>,
     static_root: Arc<StaticRoot>,
     config: Mutex<WsConfig>,
+    http_limits: Mutex<HttpLimits>,
     running: Arc<Mutex<Option<Arc<Server>>>>,
 }
 
@@ -49,6 +50,7 @@ impl NativeServer {
             callbacks: Arc::new(CallbackProvider::default()),
             static_root: Arc::new(StaticRoot::new("")),
             config: Mutex::new(WsConfig::default()),
+            http_limits: Mutex::new(HttpLimits::default()),
             running: Arc::new(Mutex::new(None)),
         }
     }
@@ -69,6 +71,65 @@ impl NativeServer {
     /// Longest wait for one callback; applies from the next start.
     fn set_callback_timeout(&self, seconds: f64) -> PyResult<()> {
         lock(&self.config).callback_timeout = positive_seconds("callback timeout", seconds)?;
+        Ok(())
+    }
+
+    /// Connection limits and timers; `None` keeps a value. Applies from the next start.
+    #[pyo3(signature = (
+        *,
+        max_message_size=None,
+        max_connections=None,
+        max_queue=None,
+        max_queue_bytes=None,
+        ping_interval=None,
+        ping_timeout=None,
+        close_timeout=None,
+        open_timeout=None,
+        max_headers=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn set_limits(
+        &self,
+        max_message_size: Option<usize>,
+        max_connections: Option<usize>,
+        max_queue: Option<usize>,
+        max_queue_bytes: Option<usize>,
+        ping_interval: Option<f64>,
+        ping_timeout: Option<f64>,
+        close_timeout: Option<f64>,
+        open_timeout: Option<f64>,
+        max_headers: Option<usize>,
+    ) -> PyResult<()> {
+        let seconds =
+            |what, value: Option<f64>| value.map(|v| positive_seconds(what, v)).transpose();
+        let count = |what, value: Option<usize>| match value {
+            Some(0) => Err(PyValueError::new_err(format!("{what} must be at least 1"))),
+            other => Ok(other),
+        };
+        let max_message_size = count("max_message_size", max_message_size)?;
+        let max_connections = count("max_connections", max_connections)?;
+        let max_queue = count("max_queue", max_queue)?;
+        let max_queue_bytes = count("max_queue_bytes", max_queue_bytes)?;
+        let max_headers = count("max_headers", max_headers)?;
+        let ping_interval = seconds("ping_interval", ping_interval)?;
+        let ping_timeout = seconds("ping_timeout", ping_timeout)?;
+        let close_timeout = seconds("close_timeout", close_timeout)?;
+        let open_timeout = seconds("open_timeout", open_timeout)?;
+
+        let mut config = lock(&self.config);
+        if let Some(size) = max_message_size {
+            config.max_message_size = size;
+            config.max_frame_size = size;
+        }
+        config.queue_frames = max_queue.unwrap_or(config.queue_frames);
+        config.queue_bytes = max_queue_bytes.unwrap_or(config.queue_bytes);
+        config.ping_interval = ping_interval.unwrap_or(config.ping_interval);
+        config.ping_timeout = ping_timeout.unwrap_or(config.ping_timeout);
+        config.close_timeout = close_timeout.unwrap_or(config.close_timeout);
+        let mut http = lock(&self.http_limits);
+        http.max_connections = max_connections.unwrap_or(http.max_connections);
+        http.header_read_timeout = open_timeout.unwrap_or(http.header_read_timeout);
+        http.max_headers = max_headers.unwrap_or(http.max_headers);
         Ok(())
     }
 
@@ -93,7 +154,7 @@ impl NativeServer {
             provider: Arc::clone(&self.callbacks) as _,
             static_root: Arc::clone(&self.static_root),
             ws: lock(&self.config).clone(),
-            http: HttpLimits::default(),
+            http: lock(&self.http_limits).clone(),
         };
         let running = Arc::clone(&self.running);
         bridge::spawn_awaitable(py, async move {
