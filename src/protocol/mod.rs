@@ -8,3 +8,6 @@ pub mod errors;
 pub mod frames;
 pub mod pyjson;
 pub mod servers;
+
+#[cfg(test)]
+mod fuzz;
