@@ -148,6 +148,8 @@ class WebSocketServer:
         ping_timeout: float = Limits.ping_timeout,
         close_timeout: float = Limits.close_timeout,
         open_timeout: float = Limits.open_timeout,
+        allowed_origins: Sequence[str] | None = None,
+        trusted_proxies: Sequence[str] | None = None,
     ) -> None:
         """Create a server; nothing is bound until `start()` or `run_forever()`.
 
@@ -163,7 +165,11 @@ class WebSocketServer:
                 serves fails (the client gets an error frame or HTTP 500).
             max_connections, max_message_size, max_queue, max_queue_bytes,
             ping_interval, ping_timeout, close_timeout, open_timeout: connection
-                limits and timers, see `d_back._limits.Limits` for their meaning.
+                limits and timers, see `Limits` for their meaning.
+            allowed_origins: If given, only pages from these origins (e.g.
+                `"https://dzone.example.org"`) may open a WebSocket; others get 403.
+            trusted_proxies: Addresses of reverse proxies whose `X-Forwarded-For`
+                header names the real client (for logs and `remote_address`).
 
         Raises:
             ValueError: an interval (argument or environment) or the callback timeout
@@ -192,6 +198,7 @@ class WebSocketServer:
             open_timeout=open_timeout,
         )
         self._limits.apply(self._native)
+        self._native.set_access(list(allowed_origins or ()), list(trusted_proxies or ()))
         self._callbacks: dict[str, Callable[..., Any] | None] = {}
         self._connections = ConnectionsView(self._native)
         self._run: _Run | None = None
@@ -473,6 +480,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=Limits.open_timeout,
         help="Seconds a client has to send its request headers",
     )
+    access = parser.add_argument_group("access")
+    access.add_argument(
+        "--allow-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="Accept WebSockets only from pages of this origin (repeatable; default: any)",
+    )
+    access.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=None,
+        metavar="ADDRESS",
+        help="Reverse proxy whose X-Forwarded-For names the client (repeatable)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {get_version()}")
     return parser.parse_args(argv)
 
@@ -506,6 +528,8 @@ async def main() -> None:
             ping_timeout=args.ping_timeout,
             close_timeout=args.close_timeout,
             open_timeout=args.open_timeout,
+            allowed_origins=args.allow_origin,
+            trusted_proxies=args.trusted_proxy,
         )
     except ValueError as exc:
         print(f"Error: {exc}", file=sys.stderr, flush=True)

@@ -1,5 +1,6 @@
 //! HTTP/1.1 on the shared port: static files, the tiny API, and the WebSocket upgrade.
 
+pub mod access;
 pub mod connection;
 pub mod content_type;
 pub mod responses;
@@ -8,6 +9,7 @@ pub mod static_files;
 mod static_root;
 pub mod upgrade;
 
+pub use access::AccessPolicy;
 pub use static_root::StaticRoot;
 
 use crate::ws::WsContext;
@@ -32,6 +34,8 @@ pub struct HttpContext {
     pub tracker: TaskTracker,
     /// Reported by `/api/version`.
     pub version: &'static str,
+    /// Origin allow-list and trusted proxies.
+    pub access: AccessPolicy,
     /// One permit per open WebSocket connection (the connection limit).
     pub websocket_slots: Arc<Semaphore>,
 }

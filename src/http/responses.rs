@@ -91,6 +91,16 @@ pub fn forbidden() -> Response<Body> {
     text(StatusCode::FORBIDDEN, "Forbidden")
 }
 
+/// 403 `text/plain` with a reason, for a refused WebSocket upgrade.
+pub fn forbidden_upgrade(reason: &str) -> Response<Body> {
+    build(
+        StatusCode::FORBIDDEN,
+        HeaderValue::from_static("text/plain"),
+        Bytes::copy_from_slice(reason.as_bytes()),
+        false,
+    )
+}
+
 /// 500 `text/plain` `Internal Server Error`.
 pub fn internal_error() -> Response<Body> {
     internal_error_response(false)

@@ -76,6 +76,13 @@ fn start_websocket(
     remote: SocketAddr,
     ctx: Arc<HttpContext>,
 ) -> Response<Body> {
+    let remote = ctx.access.client_addr(remote, request.headers());
+    if let Err(reason) = ctx.access.check_origin(request.headers()) {
+        tracing::info!(%remote, %reason, "WebSocket refused");
+        return responses::forbidden_upgrade(&format!(
+            "Failed to open a WebSocket connection: {reason}.\n"
+        ));
+    }
     let response = upgrade::handshake_response(&request);
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         return response;

@@ -5,7 +5,7 @@ use super::bridge;
 use super::callbacks::{CallbackProvider, Slot};
 use super::errors::os_error;
 use crate::http::connection::HttpLimits;
-use crate::http::StaticRoot;
+use crate::http::{AccessPolicy, StaticRoot};
 use crate::hub::Hub;
 use crate::server::{Server, ServerParts};
 use crate::ws::WsConfig;
@@ -23,6 +23,7 @@ pub struct NativeServer {
     static_root: Arc<StaticRoot>,
     config: Mutex<WsConfig>,
     http_limits: Mutex<HttpLimits>,
+    access: Mutex<AccessPolicy>,
     running: Arc<Mutex<Option<Arc<Server>>>>,
 }
 
@@ -51,6 +52,7 @@ impl NativeServer {
             static_root: Arc::new(StaticRoot::new("")),
             config: Mutex::new(WsConfig::default()),
             http_limits: Mutex::new(HttpLimits::default()),
+            access: Mutex::new(AccessPolicy::default()),
             running: Arc::new(Mutex::new(None)),
         }
     }
@@ -133,6 +135,24 @@ impl NativeServer {
         Ok(())
     }
 
+    /// WebSocket `Origin` allow-list (empty: any) and trusted reverse proxies.
+    fn set_access(&self, allowed_origins: Vec<String>, trusted_proxies: Vec<String>) -> PyResult<()> {
+        let trusted_proxies = trusted_proxies
+            .iter()
+            .map(|proxy| {
+                proxy
+                    .trim()
+                    .parse()
+                    .map_err(|_| PyValueError::new_err(format!("not an IP address: {proxy:?}")))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        *lock(&self.access) = AccessPolicy {
+            allowed_origins,
+            trusted_proxies,
+        };
+        Ok(())
+    }
+
     #[pyo3(signature = (name, callback))]
     fn set_callback(&self, name: &str, callback: Option<Py<PyAny>>) -> PyResult<()> {
         let slot = Slot::from_name(name)
@@ -155,6 +175,7 @@ impl NativeServer {
             static_root: Arc::clone(&self.static_root),
             ws: lock(&self.config).clone(),
             http: lock(&self.http_limits).clone(),
+            access: lock(&self.access).clone(),
         };
         let running = Arc::clone(&self.running);
         bridge::spawn_awaitable(py, async move {

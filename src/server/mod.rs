@@ -5,7 +5,7 @@ mod bind;
 pub use bind::OsMessage;
 
 use crate::http::connection::{self as http_connection, HttpLimits};
-use crate::http::{HttpContext, StaticRoot};
+use crate::http::{AccessPolicy, HttpContext, StaticRoot};
 use crate::hub::Hub;
 use crate::provider::Provider;
 use crate::ws::{WsConfig, WsContext};
@@ -27,6 +27,7 @@ pub struct ServerParts {
     pub static_root: Arc<StaticRoot>,
     pub ws: WsConfig,
     pub http: HttpLimits,
+    pub access: AccessPolicy,
 }
 
 /// A bound, serving server. Dropping it does not stop it; call [`Server::stop`].
@@ -60,6 +61,7 @@ impl Server {
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
             version: crate::VERSION,
+            access: parts.access,
             websocket_slots: Arc::new(Semaphore::new(
                 parts.http.max_connections.min(Semaphore::MAX_PERMITS),
             )),

@@ -19,6 +19,7 @@ async fn start(ws: WsConfig) -> Server {
         static_root: Arc::new(StaticRoot::new("/nonexistent")),
         ws,
         http: HttpLimits::default(),
+        access: AccessPolicy::default(),
     };
     Server::bind("127.0.0.1", 0, parts).await.expect("bind")
 }
@@ -215,6 +216,7 @@ async fn a_client_that_stops_reading_is_dropped_and_others_keep_receiving() {
             ..WsConfig::default()
         },
         http: HttpLimits::default(),
+        access: AccessPolicy::default(),
     };
     let server = Server::bind("127.0.0.1", 0, parts).await.expect("bind");
     let mut stuck = raw_websocket(&server).await;
@@ -264,6 +266,7 @@ async fn upgrades_beyond_the_connection_limit_get_503() {
             max_connections: 1,
             ..HttpLimits::default()
         },
+        access: AccessPolicy::default(),
     };
     let server = Server::bind("127.0.0.1", 0, parts).await.expect("bind");
     let mut first = connect(&server, "/").await;
