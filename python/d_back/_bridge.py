@@ -27,7 +27,8 @@ async def invoke(
 ) -> str | bool | StaticResult:
     """Call `callback(*args)`, await it if needed, and convert the result.
 
-    mode "json" returns `json.dumps(result)`, "bool" the result's truthiness,
+    mode "json" returns `json.dumps(result)` (NaN and infinities are refused: the
+    browser's `JSON.parse` cannot read them), "bool" the result's truthiness,
     "static" `None` or `(content_type, file_path, body)`.
     """
     try:
@@ -38,7 +39,7 @@ async def invoke(
             return bool(result)
         if mode == "static":
             return _static_result(result)
-        return json.dumps(result)
+        return json.dumps(result, allow_nan=False)
     except Exception:
         logger.exception("%s callback failed", name)
         raise
@@ -67,11 +68,15 @@ def run_on_loop(
     coroutine: Coroutine[Any, Any, Any],
     loop: asyncio.AbstractEventLoop,
     deliver: Callable[[concurrent.futures.Future[Any]], object],
-) -> None:
-    """Schedule `coroutine` on `loop` from another thread; `deliver` gets its future."""
+) -> concurrent.futures.Future[Any]:
+    """Schedule `coroutine` on `loop` from another thread; `deliver` gets its future.
+
+    The returned future lets the core cancel the coroutine when it stops waiting.
+    """
     try:
         future = asyncio.run_coroutine_threadsafe(coroutine, loop)
     except RuntimeError:
         coroutine.close()  # the loop is closed; don't warn about a never-awaited coroutine
         raise
     future.add_done_callback(deliver)
+    return future

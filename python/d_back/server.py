@@ -351,6 +351,7 @@ class WebSocketServer:
 
         Raises:
             TypeError: a value is not JSON-serializable (nothing is sent).
+            ValueError: a float is NaN or infinite (nothing is sent).
         """
         frame = {
             "type": "message",
@@ -376,6 +377,7 @@ class WebSocketServer:
 
         Raises:
             TypeError: a value is not JSON-serializable (nothing is sent).
+            ValueError: a float is NaN or infinite (nothing is sent).
         """
         data: dict[str, Any] = {"uid": uid, "status": status}
         if username:
@@ -393,12 +395,15 @@ class WebSocketServer:
 
         Raises:
             TypeError: a value is not JSON-serializable (nothing is sent).
+            ValueError: a float is NaN or infinite (nothing is sent).
         """
         frame = {"type": "update-clientid", "server": server, "data": {"clientId": client_id}}
         self._broadcast(server, frame)
 
     def _broadcast(self, server: object, frame: dict[str, Any]) -> None:
-        text = json.dumps(frame)  # encoded once; serialization errors reach the caller
+        # Encoded once; errors reach the caller. NaN/Infinity are refused: the
+        # browser's JSON.parse cannot read them.
+        text = json.dumps(frame, allow_nan=False)
         recipients = 0
         if isinstance(server, str) and self._native.is_serving:
             recipients = self._native.broadcast(server, text)

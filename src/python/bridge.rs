@@ -73,17 +73,56 @@ where
     Ok(future)
 }
 
-/// Schedules `coroutine` on `event_loop` from any thread; the receiver yields
-/// its result. A dropped sender means the loop went away before it finished.
+/// A coroutine running on the asyncio loop for Rust.
+pub struct LoopCall {
+    /// Yields the coroutine's outcome; a dropped sender means the loop went
+    /// away before it finished.
+    pub outcome: oneshot::Receiver<PyResult<Py<PyAny>>>,
+    /// Cancels the coroutine if Rust stops waiting for it (a timeout, a closed
+    /// connection, a stopped server).
+    pub cancel: CancelOnDrop,
+}
+
+/// Schedules `coroutine` on `event_loop` from any thread.
 pub fn run_on_loop(
     py: Python<'_>,
     event_loop: &Py<PyAny>,
     coroutine: Bound<'_, PyAny>,
-) -> PyResult<oneshot::Receiver<PyResult<Py<PyAny>>>> {
-    let (tx, rx) = oneshot::channel();
+) -> PyResult<LoopCall> {
+    let (tx, outcome) = oneshot::channel();
     let deliver = Deliver(Mutex::new(Some(tx)));
-    bridge_function(py, "run_on_loop")?.call1((coroutine, event_loop, deliver))?;
-    Ok(rx)
+    let future = bridge_function(py, "run_on_loop")?.call1((coroutine, event_loop, deliver))?;
+    Ok(LoopCall {
+        outcome,
+        cancel: CancelOnDrop(Some(future.unbind())),
+    })
+}
+
+/// Cancels a `concurrent.futures.Future` of a scheduled coroutine when dropped,
+/// unless [`CancelOnDrop::disarm`] was called.
+pub struct CancelOnDrop(Option<Py<PyAny>>);
+
+impl CancelOnDrop {
+    /// The coroutine finished; nothing to cancel.
+    pub fn disarm(mut self) {
+        if let Some(future) = self.0.take() {
+            drop(future);
+        }
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(future) = self.0.take() else {
+            return;
+        };
+        if let Some(_entry) = interpreter::enter() {
+            // Thread-safe: the loop cancels the task on its own thread.
+            Python::attach(|py| {
+                let _ = future.call_method0(py, "cancel");
+            });
+        }
+    }
 }
 
 /// Done-callback of `run_coroutine_threadsafe`'s future; hands the outcome to Rust.

@@ -114,10 +114,12 @@ impl CallbackProvider {
             let coroutine = invoke.call1(py, args)?.into_bound(py);
             bridge::run_on_loop(py, &event_loop, coroutine).map(Some)
         })?;
-        let Some(outcome) = outcome else {
+        let Some(call) = outcome else {
             return Ok(None);
         };
-        match outcome.await {
+        let outcome = call.outcome.await;
+        call.cancel.disarm();
+        match outcome {
             Ok(Ok(value)) => Ok(Some(value)),
             Ok(Err(error)) => with_python(slot, |_| Err(error)),
             Err(_) => Err(ProviderError(format!(

@@ -136,7 +136,11 @@ impl NativeServer {
     }
 
     /// WebSocket `Origin` allow-list (empty: any) and trusted reverse proxies.
-    fn set_access(&self, allowed_origins: Vec<String>, trusted_proxies: Vec<String>) -> PyResult<()> {
+    fn set_access(
+        &self,
+        allowed_origins: Vec<String>,
+        trusted_proxies: Vec<String>,
+    ) -> PyResult<()> {
         let trusted_proxies = trusted_proxies
             .iter()
             .map(|proxy| {
