@@ -1,0 +1,146 @@
+"""Concurrency: callbacks of different clients overlap on the loop (§1.8, §3.5).
+
+Frames of one connection are handled one at a time, but a slow `async` callback for
+one client must not hold up the others: 200 browsers joining at once against a
+callback that awaits 10 ms each must all be answered well within 2 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from helpers import TIMEOUT, Client, http_get
+
+CLIENTS = 200
+CALLBACK_SLEEP = 0.01
+BATCH_LIMIT = 2.0  # seconds; 200 joins one after another would take over 2 s
+OPEN_AT_ONCE = 50  # connection attempts in flight while opening the clients
+
+SERVERS = {
+    "1001": {"id": "alpha", "name": "Alpha", "default": True, "passworded": False},
+    "1002": {"id": "beta", "name": "Beta", "passworded": False},
+}
+
+
+class InFlight:
+    """Counts concurrent calls of a callback and remembers the maximum."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.max = 0
+        self.calls = 0
+
+    def __enter__(self) -> None:
+        self.now += 1
+        self.calls += 1
+        self.max = max(self.max, self.now)
+
+    def __exit__(self, *exc: object) -> None:
+        self.now -= 1
+
+
+async def open_clients(stack: contextlib.AsyncExitStack, running, count: int) -> list[Client]:
+    """Open `count` clients (each has read its server-list), a bounded number at a time."""
+    limit = asyncio.Semaphore(OPEN_AT_ONCE)
+
+    async def open_one() -> Client:
+        async with limit:
+            return await stack.enter_async_context(running.client("/ws"))
+
+    return list(await asyncio.gather(*(open_one() for _ in range(count))))
+
+
+async def test_200_clients_join_at_once(serve):
+    in_flight = InFlight()
+
+    async def get_servers():
+        return SERVERS
+
+    async def get_users(key):
+        with in_flight:
+            await asyncio.sleep(CALLBACK_SLEEP)
+            return {"u1": {"uid": "u1", "username": "one", "status": "online", "roleColor": "#fff"}}
+
+    running = await serve(on_get_server_data=get_servers, on_get_user_data=get_users)
+    loop = asyncio.get_running_loop()
+    async with contextlib.AsyncExitStack() as stack:
+        clients = await open_clients(stack, running, CLIENTS)
+        assert len(running.server.connections) == CLIENTS
+
+        async def join(client: Client) -> tuple[dict, float]:
+            reply = await client.recv(timeout=2 * TIMEOUT)
+            return reply, loop.time()
+
+        request = json.dumps({"type": "connect", "data": {"server": "alpha"}})
+        first_connect = loop.time()
+        await asyncio.gather(*(client.send_raw(request) for client in clients))
+        results = await asyncio.wait_for(
+            asyncio.gather(*(join(client) for client in clients)), 4 * TIMEOUT
+        )
+        elapsed = max(at for _, at in results) - first_connect
+
+        assert [reply["type"] for reply, _ in results] == ["server-join"] * CLIENTS
+        assert all(reply["data"]["serverName"] == "Alpha" for reply, _ in results)
+        assert in_flight.calls == CLIENTS
+        assert in_flight.max > 1, "the callbacks ran one after another"
+        assert elapsed < BATCH_LIMIT, f"{CLIENTS} joins took {elapsed:.2f} s"
+
+        # One broadcast reaches all of them.
+        await running.server.broadcast_message("1001", "u1", "to everyone", "c")
+        frames = await asyncio.wait_for(
+            asyncio.gather(*(client.recv(timeout=2 * TIMEOUT) for client in clients)),
+            4 * TIMEOUT,
+        )
+        assert all(f["data"]["message"] == "to everyone" for f in frames)
+
+
+async def test_a_stuck_callback_does_not_hold_up_other_clients(serve):
+    """While one client's join waits on its callback, other clients join and are served."""
+    release = asyncio.Event()
+    waiting = asyncio.Event()
+
+    async def get_servers():
+        return SERVERS
+
+    async def get_users(key):
+        if key == "1002":
+            waiting.set()
+            await release.wait()
+        return {}
+
+    running = await serve(on_get_server_data=get_servers, on_get_user_data=get_users)
+    async with running.client() as stuck, running.client() as other:
+        await stuck.send({"type": "connect", "data": {"server": "beta"}})
+        await asyncio.wait_for(waiting.wait(), TIMEOUT)
+        for _ in range(3):
+            assert (await other.join_ok("alpha"))["data"]["serverName"] == "Alpha"
+        await running.server.broadcast_message("1001", "u", "for alpha", "c")
+        assert (await other.recv())["data"]["message"] == "for alpha"
+        async with running.client() as latecomer:  # new sockets get their server-list
+            await latecomer.join_ok(None)
+
+        release.set()
+        assert (await stuck.recv())["data"]["serverName"] == "Beta"
+
+
+async def test_static_requests_overlap(serve):
+    """Concurrent HTTP requests run their `async` static callbacks side by side."""
+    in_flight = InFlight()
+    requests = 20
+
+    async def static(path):
+        with in_flight:
+            await asyncio.sleep(0.05)
+            return ("text/plain", path.encode())
+
+    running = await serve(on_static_request=static)
+    responses = await asyncio.wait_for(
+        asyncio.gather(*(http_get(running.port, f"/file{i}") for i in range(requests))),
+        4 * TIMEOUT,
+    )
+    assert [(r.status, r.body) for r in responses] == [
+        (200, f"/file{i}".encode()) for i in range(requests)
+    ]
+    assert in_flight.max > 1
