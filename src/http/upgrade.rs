@@ -30,18 +30,18 @@ fn accept_key<B>(request: &Request<B>) -> Result<String, String> {
         return Err("unsupported HTTP version".to_owned());
     }
     let headers = request.headers();
-    let key = headers
-        .get(header::SEC_WEBSOCKET_KEY)
-        .ok_or("missing Sec-WebSocket-Key header")?;
+    let key = single_header(headers, header::SEC_WEBSOCKET_KEY, "Sec-WebSocket-Key")?;
     if !is_valid_key(key) {
         return Err(format!(
             "invalid Sec-WebSocket-Key header: {}",
             String::from_utf8_lossy(key.as_bytes())
         ));
     }
-    let version = headers
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .ok_or("missing Sec-WebSocket-Version header")?;
+    let version = single_header(
+        headers,
+        header::SEC_WEBSOCKET_VERSION,
+        "Sec-WebSocket-Version",
+    )?;
     if version.as_bytes() != b"13" {
         return Err(format!(
             "invalid Sec-WebSocket-Version header: {}",
@@ -49,6 +49,22 @@ fn accept_key<B>(request: &Request<B>) -> Result<String, String> {
         ));
     }
     Ok(derive_accept_key(key.as_bytes()))
+}
+
+/// The one value of a header that must appear exactly once (RFC 6455 §11.3).
+fn single_header<'a>(
+    headers: &'a HeaderMap,
+    name: header::HeaderName,
+    label: &str,
+) -> Result<&'a HeaderValue, String> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Err(format!("missing {label} header")),
+        (Some(value), None) => Ok(value),
+        (Some(_), Some(_)) => Err(format!(
+            "invalid {label} header: more than one {label} header found"
+        )),
+    }
 }
 
 /// RFC 6455: the key is the base64 encoding of 16 bytes.
@@ -131,6 +147,15 @@ mod tests {
         assert_eq!(
             accept_key(&request(&bad_key)),
             Err("invalid Sec-WebSocket-Key header: short".to_owned())
+        );
+        let mut twice = good.to_vec();
+        twice.push(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="));
+        assert_eq!(
+            accept_key(&request(&twice)),
+            Err(
+                "invalid Sec-WebSocket-Key header: more than one Sec-WebSocket-Key header found"
+                    .to_owned()
+            )
         );
         let mut bad_version = good;
         bad_version[3].1 = "8";

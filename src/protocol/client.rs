@@ -4,6 +4,7 @@
 
 use super::errors;
 use super::pyjson::{py_str, py_strip, py_truthy};
+use super::python_json;
 use serde_json::{Map, Value};
 
 /// The id every client gets when it names no server.
@@ -33,7 +34,7 @@ pub enum ClientFrame {
 /// Decodes a text frame.
 pub fn parse_text(text: &str) -> ClientFrame {
     let parsed =
-        serde_json::from_str(text).or_else(|error| match python_constants_as_strings(text) {
+        serde_json::from_str(text).or_else(|error| match python_json::rewrite_extensions(text) {
             Some(rewritten) => serde_json::from_str(&rewritten),
             None => Err(error),
         });
@@ -79,49 +80,6 @@ pub fn normalize_server_id(value: Option<&Value>) -> String {
     } else {
         stripped.to_owned()
     }
-}
-
-/// Python's `json.loads` also accepts the bare tokens `NaN`, `Infinity` and
-/// `-Infinity`. Rewrites them (outside strings) as the strings Python's `str()`
-/// gives those floats, which is all the server ever does with such a value.
-/// `None` when there is nothing to rewrite.
-fn python_constants_as_strings(text: &str) -> Option<String> {
-    const TOKENS: [(&str, &str); 3] = [
-        ("-Infinity", "\"-inf\""),
-        ("Infinity", "\"inf\""),
-        ("NaN", "\"nan\""),
-    ];
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut rest = text;
-    let mut in_string = false;
-    let mut rewritten = false;
-    while let Some(ch) = rest.chars().next() {
-        if in_string {
-            let len = match ch {
-                '\\' => 1 + rest[1..].chars().next().map_or(0, char::len_utf8),
-                '"' => {
-                    in_string = false;
-                    1
-                }
-                _ => ch.len_utf8(),
-            };
-            out.push_str(&rest[..len]);
-            rest = &rest[len..];
-            continue;
-        }
-        if ch == '"' {
-            in_string = true;
-        } else if let Some((token, replacement)) = TOKENS.iter().find(|(t, _)| rest.starts_with(t))
-        {
-            out.push_str(replacement);
-            rest = &rest[token.len()..];
-            rewritten = true;
-            continue;
-        }
-        out.push(ch);
-        rest = &rest[ch.len_utf8()..];
-    }
-    rewritten.then_some(out)
 }
 
 fn truthy(value: Option<&Value>) -> Option<Value> {
@@ -231,6 +189,14 @@ mod tests {
         assert_eq!(
             parse_text(r#"{"type":"connect","data":{"server":Nan}}"#),
             ClientFrame::Invalid(errors::INVALID_JSON)
+        );
+    }
+
+    #[test]
+    fn lone_surrogates_are_accepted_like_python() {
+        assert_eq!(
+            connect(r#"{"type":"connect","data":{"server":"\ud800"}}"#).server,
+            "\u{fffd}"
         );
     }
 

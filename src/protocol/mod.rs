@@ -7,6 +7,7 @@ pub mod client;
 pub mod errors;
 pub mod frames;
 pub mod pyjson;
+mod python_json;
 pub mod servers;
 
 #[cfg(test)]

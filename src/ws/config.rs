@@ -27,6 +27,10 @@ pub struct WsConfig {
     pub mock_presence_interval: Duration,
     /// Time between mock chat events for a joined connection.
     pub mock_message_interval: Duration,
+    /// Echo every text and binary message instead of speaking the d-back
+    /// protocol. Only for WebSocket conformance runs (`examples/conformance_echo.rs`);
+    /// the Python package never sets it.
+    pub echo: bool,
 }
 
 impl Default for WsConfig {
@@ -44,6 +48,7 @@ impl Default for WsConfig {
             callback_timeout: Duration::from_secs(10),
             mock_presence_interval: Duration::from_secs(4),
             mock_message_interval: Duration::from_secs(5),
+            echo: false,
         }
     }
 }
@@ -62,7 +67,6 @@ impl WsConfig {
         WebSocketConfig::default()
             .read_buffer_size(4 * 1024)
             .write_buffer_size(16 * 1024)
-            .max_write_buffer_size(4 << 20)
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_frame_size))
     }

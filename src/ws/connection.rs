@@ -117,8 +117,10 @@ impl Session<'_> {
     ) where
         R: Stream<Item = Result<Message, Error>> + Unpin,
     {
-        let list = join::server_list(self.ctx).await;
-        self.reply(list).await;
+        if !self.ctx.config.echo {
+            let list = join::server_list(self.ctx).await;
+            self.reply(list).await;
+        }
         loop {
             let wake = tokio::select! {
                 biased;
@@ -161,6 +163,12 @@ impl Session<'_> {
     }
 
     async fn handle(&mut self, message: Message) {
+        if self.ctx.config.echo {
+            if message.is_text() || message.is_binary() {
+                self.outbox.send(message).await;
+            }
+            return;
+        }
         let frame = match &message {
             Message::Text(text) => client::parse_text(text.as_str()),
             Message::Binary(bytes) => client::parse_binary(bytes),
