@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -26,6 +27,7 @@ from helpers import (
     HOST,
     TIMEOUT,
     Client,
+    _http_request_blocking,
     eventually,
     http_get,
     wait_serving,
@@ -511,3 +513,83 @@ async def test_server_data_alone_falls_back_to_mock_users_without_mock_events(se
         assert frame["type"] in ("presence", "message")
         assert frame["server"] == DWORLD_KEY
         assert frame["data"]["uid"] in MOCK_USERS[DWORLD_KEY]
+
+
+# ------------------------------------------------------------ misbehaving bots
+
+
+async def test_huge_user_data_is_delivered(start_server):
+    """A big guild: 50,000 members (several MiB in one server-join)."""
+
+    def users(_key: str) -> dict[str, Any]:
+        return {
+            str(n): {
+                "uid": str(n),
+                "username": f"member {n}",
+                "status": "online",
+                "roleColor": "#aa00ff",
+            }
+            for n in range(50_000)
+        }
+
+    started = await start_server(on_get_server_data=lambda: SERVERS, on_get_user_data=users)
+    async with started.client() as client:
+        reply = await client.join("alpha")
+        assert reply["type"] == "server-join"
+        assert len(reply["data"]["users"]) == 50_000
+        await client.barrier()
+
+
+async def test_a_callback_may_broadcast_to_the_server(start_server):
+    """Calling back into the server from inside a callback neither deadlocks nor fails."""
+    started: Started | None = None
+
+    async def users(key: str) -> dict[str, Any]:
+        assert started is not None
+        await started.server.broadcast_message("1002", "u", f"{key} is being joined", "c")
+        return users_of(key)
+
+    started = await start_server(on_get_server_data=lambda: SERVERS, on_get_user_data=users)
+    async with started.client() as watcher, started.client() as joiner:
+        await watcher.join_ok("beta")
+        await joiner.join_ok("alpha")
+        frame = await watcher.recv()
+        assert frame["type"] == "message"
+        assert frame["data"]["message"].endswith("is being joined")
+
+
+async def test_a_blocked_bot_loop_stalls_only_the_requests_that_need_it(start_server):
+    """The bot's loop blocked for 1.5 s: the join waiting on it times out, while HTTP
+    (which needs no callback) is answered during the block; afterwards all is well."""
+    blocking = True
+    block_started = threading.Event()
+    block_ended_at: list[float] = []
+
+    def users(key: str) -> dict[str, Any]:
+        if blocking:
+            block_started.set()
+            time.sleep(1.5)  # a bot doing blocking work on its event loop
+            block_ended_at.append(time.monotonic())
+        return users_of(key)
+
+    started = await start_server(
+        callback_timeout=0.5, on_get_server_data=lambda: SERVERS, on_get_user_data=users
+    )
+    answered_at: list[float] = []
+
+    def fetch_version_during_the_block() -> None:
+        assert block_started.wait(TIMEOUT)
+        response = _http_request_blocking(started.port, "GET", "/api/version", None)
+        if response.status == 200:
+            answered_at.append(time.monotonic())
+
+    fetcher = threading.Thread(target=fetch_version_during_the_block)
+    fetcher.start()
+    async with started.client() as client:
+        await client.send({"type": "connect", "data": {"server": "alpha"}})
+        assert await client.recv() == error(CANNOT_CONNECT)
+        await asyncio.to_thread(fetcher.join, TIMEOUT)
+        assert answered_at and block_ended_at
+        assert answered_at[0] < block_ended_at[0], "HTTP waited for the bot's loop"
+        blocking = False
+        assert (await client.join("alpha"))["type"] == "server-join"
