@@ -157,3 +157,17 @@ async def test_limits_can_be_replaced_before_start():
     finally:
         await server.stop()
         await task
+
+
+async def test_sockets_that_never_join_are_closed_after_join_timeout():
+    async with running(join_timeout=0.3) as (server, port):
+        async with ws_client(port) as joined, ws_client(port) as idle:
+            await joined.join_ok("dworld")
+            assert await idle.expect_closed() == 1008
+            await joined.barrier()  # joined in time: still open past the deadline
+            assert len(server.connections) == 1
+
+
+async def test_sockets_may_wait_for_a_login_by_default():
+    async with running() as (server, _port):
+        assert server.limits.join_timeout is None

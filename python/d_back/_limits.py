@@ -31,7 +31,12 @@ class Limits:
     """Seconds a closing handshake may take before the socket is dropped."""
     open_timeout: float = 10.0
     """Seconds a client has to send its HTTP request (or WebSocket handshake) headers."""
+    join_timeout: float | None = None
+    """Seconds a WebSocket may stay open without joining a server (closed with 1008
+    after); `None` waits forever, as the d-zone page defers its join until a login."""
 
     def apply(self, native: _native.NativeServer) -> None:
         """Hand these limits to the native server (they apply from the next start)."""
-        native.set_limits(**asdict(self))
+        settings = asdict(self)
+        native.set_join_timeout(settings.pop("join_timeout"))
+        native.set_limits(**settings)

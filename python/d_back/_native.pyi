@@ -38,6 +38,8 @@ class NativeServer:
         max_headers: int | None = None,
     ) -> None:
         """Connection limits and timers; None keeps a value (applies from the next bind)."""
+    def set_join_timeout(self, seconds: float | None) -> None:
+        """Seconds a socket may stay without a successful connect (None: forever)."""
     def set_access(self, allowed_origins: list[str], trusted_proxies: list[str]) -> None:
         """WebSocket Origin allow-list (empty: any) and trusted proxy addresses."""
     def set_callback(self, name: str, callback: Callable[..., Any] | None) -> None:

@@ -148,6 +148,7 @@ class WebSocketServer:
         ping_timeout: float = Limits.ping_timeout,
         close_timeout: float = Limits.close_timeout,
         open_timeout: float = Limits.open_timeout,
+        join_timeout: float | None = Limits.join_timeout,
         allowed_origins: Sequence[str] | None = None,
         trusted_proxies: Sequence[str] | None = None,
     ) -> None:
@@ -164,7 +165,7 @@ class WebSocketServer:
             callback_timeout: Seconds one callback may take before the request it
                 serves fails (the client gets an error frame or HTTP 500).
             max_connections, max_message_size, max_queue, max_queue_bytes,
-            ping_interval, ping_timeout, close_timeout, open_timeout: connection
+            ping_interval, ping_timeout, close_timeout, open_timeout, join_timeout: connection
                 limits and timers, see `Limits` for their meaning.
             allowed_origins: If given, only pages from these origins (e.g.
                 `"https://dzone.example.org"`) may open a WebSocket; others get 403.
@@ -196,6 +197,7 @@ class WebSocketServer:
             ping_timeout=ping_timeout,
             close_timeout=close_timeout,
             open_timeout=open_timeout,
+            join_timeout=join_timeout,
         )
         self._limits.apply(self._native)
         self._native.set_access(list(allowed_origins or ()), list(trusted_proxies or ()))
@@ -485,6 +487,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=Limits.open_timeout,
         help="Seconds a client has to send its request headers",
     )
+    limits.add_argument(
+        "--join-timeout",
+        type=float,
+        default=Limits.join_timeout,
+        help="Seconds a WebSocket may stay open without joining a server (default: no limit)",
+    )
     access = parser.add_argument_group("access")
     access.add_argument(
         "--allow-origin",
@@ -533,6 +541,7 @@ async def main() -> None:
             ping_timeout=args.ping_timeout,
             close_timeout=args.close_timeout,
             open_timeout=args.open_timeout,
+            join_timeout=args.join_timeout,
             allowed_origins=args.allow_origin,
             trusted_proxies=args.trusted_proxy,
         )

@@ -135,6 +135,17 @@ impl NativeServer {
         Ok(())
     }
 
+    /// Seconds a socket may stay open without a successful `connect` (closed
+    /// with 1008 after); `None` waits forever. Applies from the next start.
+    #[pyo3(signature = (seconds))]
+    fn set_join_timeout(&self, seconds: Option<f64>) -> PyResult<()> {
+        let limit = seconds
+            .map(|s| positive_seconds("join_timeout", s))
+            .transpose()?;
+        lock(&self.config).join_timeout = limit;
+        Ok(())
+    }
+
     /// WebSocket `Origin` allow-list (empty: any) and trusted reverse proxies.
     fn set_access(
         &self,

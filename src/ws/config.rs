@@ -21,6 +21,9 @@ pub struct WsConfig {
     pub ping_timeout: Duration,
     /// How long a closing handshake may take before the socket is dropped.
     pub close_timeout: Duration,
+    /// How long a socket may stay open without a successful `connect`; `None`
+    /// waits forever (the d-zone page defers its join until a Discord login).
+    pub join_timeout: Option<Duration>,
     /// How long one provider (callback) call may take.
     pub callback_timeout: Duration,
     /// Time between mock presence events for a joined connection.
@@ -45,6 +48,7 @@ impl Default for WsConfig {
             ping_interval: Duration::from_secs(20),
             ping_timeout: Duration::from_secs(20),
             close_timeout: Duration::from_secs(10),
+            join_timeout: None,
             callback_timeout: Duration::from_secs(10),
             mock_presence_interval: Duration::from_secs(4),
             mock_message_interval: Duration::from_secs(5),

@@ -58,6 +58,7 @@ pub async fn serve<S>(
         close: Some(close_tx),
         activity,
         mock: None,
+        joined: false,
     };
     session.read_loop(source, &shutdown, &writer_done).await;
 
@@ -92,6 +93,8 @@ struct Session<'a> {
     close: Option<oneshot::Sender<CloseFrame>>,
     activity: Arc<Activity>,
     mock: Option<MockTimers>,
+    /// Whether a `connect` has succeeded on this socket.
+    joined: bool,
 }
 
 struct MockTimers {
@@ -106,6 +109,7 @@ enum Wake {
     Message,
     Shutdown,
     WriterGone,
+    JoinTimeout,
 }
 
 impl Session<'_> {
@@ -121,6 +125,11 @@ impl Session<'_> {
             let list = join::server_list(self.ctx).await;
             self.reply(list).await;
         }
+        let join_deadline = self
+            .ctx
+            .config
+            .join_timeout
+            .map(|limit| Instant::now() + limit);
         loop {
             let wake = tokio::select! {
                 biased;
@@ -128,6 +137,7 @@ impl Session<'_> {
                 _ = writer_done.cancelled() => Wake::WriterGone,
                 frame = source.next() => Wake::Frame(frame),
                 wake = next_mock_event(self.mock.as_mut()) => wake,
+                _ = sleep_until(join_deadline), if !self.joined => Wake::JoinTimeout,
             };
             match wake {
                 Wake::Frame(Some(Ok(message))) => {
@@ -149,11 +159,15 @@ impl Session<'_> {
                 Wake::Presence => self.mock_event(MockEvents::presence),
                 Wake::Message => self.mock_event(MockEvents::message),
                 Wake::Shutdown => return self.finish_closing(source).await,
+                Wake::JoinTimeout => {
+                    self.close_with(CloseCode::Policy, "no connect request in time");
+                    return self.finish_closing(source).await;
+                }
             }
         }
     }
 
-    /// After the writer sent 1001, wait (bounded) for the client's closing frame.
+    /// After the writer sent a closing frame, wait (bounded) for the client's.
     async fn finish_closing<R>(&mut self, mut source: R)
     where
         R: Stream<Item = Result<Message, Error>> + Unpin,
@@ -193,6 +207,7 @@ impl Session<'_> {
         self.ctx
             .hub
             .join(self.id, &joined.key, requested, slot, joined.frame);
+        self.joined = true;
         self.mock = if self.ctx.provider.mock_events() {
             MockEvents::new(&joined.key, &joined.users).map(|events| self.mock_timers(events))
         } else {
@@ -237,12 +252,25 @@ impl Session<'_> {
             }
         };
         tracing::debug!(%error, code = u16::from(code), "closing WebSocket after a bad frame");
+        self.close_with(code, reason);
+    }
+
+    /// Asks the writer to send a closing frame; the connection then ends.
+    fn close_with(&mut self, code: CloseCode, reason: &'static str) {
         if let Some(close) = self.close.take() {
             let _ = close.send(CloseFrame {
                 code,
                 reason: reason.into(),
             });
         }
+    }
+}
+
+/// Sleeps until `deadline`; forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
