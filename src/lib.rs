@@ -8,6 +8,7 @@ pub mod hub;
 pub mod protocol;
 pub mod provider;
 pub mod server;
+mod task;
 pub mod ws;
 
 /// The package version, reported by `/api/version`, `--version` and `__version__`.

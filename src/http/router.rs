@@ -94,18 +94,22 @@ fn start_websocket(
     let on_upgrade = hyper::upgrade::on(&mut request);
     let ws = Arc::clone(&ctx.ws);
     let shutdown = ctx.shutdown.clone();
-    ctx.tracker.spawn(async move {
-        let _slot = slot;
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let io = TokioIo::new(upgraded);
-                let socket =
-                    WebSocketStream::from_raw_socket(io, Role::Server, Some(ws.config.protocol()))
-                        .await;
-                crate::ws::serve(socket, remote, ws, shutdown).await;
+    ctx.tracker
+        .spawn(crate::task::contain_panics("websocket", async move {
+            let _slot = slot;
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let io = TokioIo::new(upgraded);
+                    let socket = WebSocketStream::from_raw_socket(
+                        io,
+                        Role::Server,
+                        Some(ws.config.protocol()),
+                    )
+                    .await;
+                    crate::ws::serve(socket, remote, ws, shutdown).await;
+                }
+                Err(error) => tracing::debug!(%error, "WebSocket upgrade failed"),
             }
-            Err(error) => tracing::debug!(%error, "WebSocket upgrade failed"),
-        }
-    });
+        }));
     response
 }

@@ -130,13 +130,10 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<HttpContext>, limits: HttpL
         };
         match accepted {
             Ok((stream, remote)) => {
-                let ctx = Arc::clone(&ctx);
-                ctx.tracker.clone().spawn(http_connection::serve(
-                    stream,
-                    remote,
-                    ctx,
-                    limits.clone(),
-                ));
+                let connection =
+                    http_connection::serve(stream, remote, Arc::clone(&ctx), limits.clone());
+                ctx.tracker
+                    .spawn(crate::task::contain_panics("http connection", connection));
             }
             Err(error) => {
                 // Out of file descriptors and similar: back off instead of spinning.
