@@ -93,12 +93,7 @@ pub fn forbidden() -> Response<Body> {
 
 /// 403 `text/plain` with a reason, for a refused WebSocket upgrade.
 pub fn forbidden_upgrade(reason: &str) -> Response<Body> {
-    build(
-        StatusCode::FORBIDDEN,
-        HeaderValue::from_static("text/plain"),
-        Bytes::copy_from_slice(reason.as_bytes()),
-        false,
-    )
+    reason_text(StatusCode::FORBIDDEN, reason)
 }
 
 /// 500 `text/plain` `Internal Server Error`.
@@ -116,12 +111,12 @@ pub fn method_not_allowed() -> Response<Body> {
 
 /// 400 `text/plain` whose body is exactly `reason`.
 pub fn bad_request(reason: &str) -> Response<Body> {
-    build(
-        StatusCode::BAD_REQUEST,
-        HeaderValue::from_static("text/plain"),
-        Bytes::copy_from_slice(reason.as_bytes()),
-        false,
-    )
+    reason_text(StatusCode::BAD_REQUEST, reason)
+}
+
+fn reason_text(status: StatusCode, reason: &str) -> Response<Body> {
+    let body = Bytes::copy_from_slice(reason.as_bytes());
+    build(status, HeaderValue::from_static("text/plain"), body, false)
 }
 
 /// 503 `text/plain` `Service Unavailable`.
