@@ -57,9 +57,10 @@ class NativeServer:
     @property
     def is_serving(self) -> bool: ...
     def broadcast(self, server: str, frame: str) -> int:
-        """Queue an encoded text frame to every connection joined to `server`.
+        """Queue an encoded text frame for every connection joined to `server`.
 
-        Returns the number of recipients; never blocks on a client."""
+        Returns how many are joined now; a native fan-out task sends the frame, in
+        submission order, so the call costs the same whatever the audience."""
     def send_to(self, connection_id: int, frame: str) -> bool:
         """Queue a text frame to one connection; False if it is gone or its queue is full."""
     def connection_count(self) -> int: ...

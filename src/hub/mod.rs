@@ -5,8 +5,10 @@
 //! the same bytes. A full queue drops that client's copy (counted) instead of
 //! stalling the broadcaster or growing memory.
 
+mod fanout;
 mod outbox;
 
+pub use fanout::{Fanout, Refused, BACKLOG};
 pub use outbox::{queue, Inbox, Offer, Outbox, QueueLimits, Slot};
 
 use std::collections::HashMap;

@@ -6,7 +6,7 @@ use super::callbacks::{CallbackProvider, Slot};
 use super::errors::os_error;
 use crate::http::connection::HttpLimits;
 use crate::http::{AccessPolicy, StaticRoot};
-use crate::hub::Hub;
+use crate::hub::{Fanout, Hub};
 use crate::server::{Server, ServerParts};
 use crate::ws::WsConfig;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -19,6 +19,8 @@ use std::time::Duration;
 #[pyclass(frozen, module = "d_back._native")]
 pub struct NativeServer {
     hub: Arc<Hub>,
+    /// Takes broadcasts off the caller's thread, in order.
+    fanout: Fanout,
     callbacks: Arc<CallbackProvider>,
     static_root: Arc<StaticRoot>,
     config: Mutex<WsConfig>,
@@ -46,8 +48,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl NativeServer {
     #[new]
     fn new() -> Self {
+        let hub = Arc::new(Hub::new());
         Self {
-            hub: Arc::new(Hub::new()),
+            fanout: Fanout::spawn(Arc::clone(&hub), bridge::runtime().handle()),
+            hub,
             callbacks: Arc::new(CallbackProvider::default()),
             static_root: Arc::new(StaticRoot::new("")),
             config: Mutex::new(WsConfig::default()),
@@ -253,9 +257,20 @@ impl NativeServer {
             .is_some_and(|server| !server.is_stopping())
     }
 
-    /// Queues an encoded frame to every connection joined to `server`.
-    fn broadcast(&self, py: Python<'_>, server: &str, frame: String) -> usize {
-        py.detach(|| self.hub.broadcast(server, frame))
+    /// Queues an encoded frame for every connection joined to `server` and
+    /// returns at once with how many that is; a fan-out task sends it.
+    fn broadcast(&self, server: &str, frame: String) -> usize {
+        match self.fanout.submit(server, frame) {
+            Ok(audience) => audience,
+            Err(refused) => {
+                tracing::warn!(
+                    ?refused,
+                    server,
+                    "broadcast dropped: the fan-out is too far behind"
+                );
+                0
+            }
+        }
     }
 
     fn send_to(&self, connection_id: u64, frame: String) -> bool {
