@@ -8,7 +8,7 @@ import socket
 import time
 
 from d_back.server import WebSocketServer
-from helpers import HOST, TIMEOUT, eventually, wait_serving
+from helpers import HOST, TIMEOUT, CliProcess, eventually, wait_serving
 from websockets.asyncio.client import ClientConnection, connect
 
 CLIENTS = 2000
@@ -46,3 +46,20 @@ async def test_stop_with_2000_clients_closes_them_all_with_1001_within_2_seconds
         for ws in clients:
             with contextlib.suppress(Exception):
                 await ws.close()
+
+
+async def test_ctrl_c_on_the_cli_with_2000_clients_closes_them_all_with_1001():
+    cli = CliProcess(["--port", "0", "--host", HOST])
+    try:
+        port = await asyncio.to_thread(cli.wait_ready)
+        gate = asyncio.Semaphore(200)
+        clients = await asyncio.gather(*(open_client(port, gate) for _ in range(CLIENTS)))
+        started = time.monotonic()
+        cli.interrupt()
+        await asyncio.wait_for(asyncio.gather(*(ws.wait_closed() for ws in clients)), TIMEOUT)
+        took = time.monotonic() - started
+        assert {ws.close_code for ws in clients} == {1001}
+        assert took < 2.0, f"clients were closed {took:.2f} s after Ctrl-C"
+        assert await asyncio.to_thread(cli.wait) == 0, cli.describe("exit status")
+    finally:
+        cli.kill()
