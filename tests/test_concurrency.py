@@ -144,3 +144,31 @@ async def test_static_requests_overlap(serve):
         (200, f"/file{i}".encode()) for i in range(requests)
     ]
     assert in_flight.max > 1
+
+
+async def test_browsers_arriving_together_share_one_server_data_call(serve):
+    """50 sockets opening at once cost far fewer than 50 `on_get_server_data` calls,
+    and nothing is cached: once the calls are over, new data shows at once."""
+    tracker = InFlight()
+    release = asyncio.Event()
+    name = {"value": "Alpha"}
+
+    async def servers() -> dict[str, dict[str, object]]:
+        with tracker:
+            await release.wait()
+            return {"1001": {"id": "alpha", "name": name["value"], "default": True}}
+
+    running = await serve(on_get_server_data=servers)
+    async with contextlib.AsyncExitStack() as stack:
+        opening = [
+            asyncio.create_task(stack.enter_async_context(running.client(read_server_list=False)))
+            for _ in range(50)
+        ]
+        clients = await asyncio.gather(*opening)
+        release.set()
+        lists = await asyncio.gather(*(client.recv() for client in clients))
+        assert all(frame["data"]["1001"]["name"] == "Alpha" for frame in lists)
+        assert tracker.calls < 50, f"{tracker.calls} calls for 50 sockets"
+        assert tracker.max == 1
+        name["value"] = "Renamed"
+        assert (await clients[0].join("alpha"))["data"]["serverName"] == "Renamed"

@@ -5,8 +5,10 @@
 
 mod mock;
 mod mock_data;
+mod single_flight;
 
 pub use mock::{MockEvents, MockProvider};
+pub use single_flight::SingleFlight;
 
 use serde_json::Value;
 use std::fmt;

@@ -9,7 +9,7 @@
 use super::bridge;
 use crate::protocol::pyjson;
 use crate::provider::{
-    MockProvider, Provider, ProviderError, ProviderFuture, ServerData, StaticOverride,
+    MockProvider, Provider, ProviderError, ProviderFuture, ServerData, SingleFlight, StaticOverride,
 };
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -69,6 +69,8 @@ impl Slot {
 pub struct CallbackProvider {
     slots: RwLock<[Option<Py<PyAny>>; 5]>,
     event_loop: RwLock<Option<Py<PyAny>>>,
+    /// Browsers connecting at the same moment share one `on_get_server_data` call.
+    server_data_calls: SingleFlight<Result<Option<Value>, ProviderError>>,
 }
 
 static INVOKE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -170,7 +172,8 @@ impl Provider for CallbackProvider {
         Box::pin(async move {
             Ok(
                 match self
-                    .call_json(Slot::ServerData, Value::Array(vec![]))
+                    .server_data_calls
+                    .run(|| self.call_json(Slot::ServerData, Value::Array(vec![])))
                     .await?
                 {
                     Some(servers) => ServerData {
