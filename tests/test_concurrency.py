@@ -52,11 +52,18 @@ async def open_clients(stack: contextlib.AsyncExitStack, running, count: int) ->
     return list(await asyncio.gather(*(open_one() for _ in range(count))))
 
 
+# One guild per client, so no two joins can share a callback call.
+GUILDS = {
+    str(2000 + n): {"id": f"g{n}", "name": f"Guild {n}", "passworded": False}
+    for n in range(CLIENTS)
+}
+
+
 async def test_200_clients_join_at_once(serve):
     in_flight = InFlight()
 
     async def get_servers():
-        return SERVERS
+        return GUILDS
 
     async def get_users(key):
         with in_flight:
@@ -73,27 +80,31 @@ async def test_200_clients_join_at_once(serve):
             reply = await client.recv(timeout=2 * TIMEOUT)
             return reply, loop.time()
 
-        request = json.dumps({"type": "connect", "data": {"server": "alpha"}})
         first_connect = loop.time()
-        await asyncio.gather(*(client.send_raw(request) for client in clients))
+        await asyncio.gather(
+            *(
+                client.send_raw(json.dumps({"type": "connect", "data": {"server": f"g{n}"}}))
+                for n, client in enumerate(clients)
+            )
+        )
         results = await asyncio.wait_for(
             asyncio.gather(*(join(client) for client in clients)), 4 * TIMEOUT
         )
         elapsed = max(at for _, at in results) - first_connect
 
         assert [reply["type"] for reply, _ in results] == ["server-join"] * CLIENTS
-        assert all(reply["data"]["serverName"] == "Alpha" for reply, _ in results)
+        assert [reply["data"]["serverName"] for reply, _ in results] == [
+            f"Guild {n}" for n in range(CLIENTS)
+        ]
         assert in_flight.calls == CLIENTS
         assert in_flight.max > 1, "the callbacks ran one after another"
         assert elapsed < BATCH_LIMIT, f"{CLIENTS} joins took {elapsed:.2f} s"
 
-        # One broadcast reaches all of them.
-        await running.server.broadcast_message("1001", "u1", "to everyone", "c")
-        frames = await asyncio.wait_for(
-            asyncio.gather(*(client.recv(timeout=2 * TIMEOUT) for client in clients)),
-            4 * TIMEOUT,
-        )
-        assert all(f["data"]["message"] == "to everyone" for f in frames)
+        # A broadcast to one guild reaches exactly its client.
+        await running.server.broadcast_message("2007", "u1", "to guild 7", "c")
+        frame = await clients[7].recv(timeout=2 * TIMEOUT)
+        assert frame["data"]["message"] == "to guild 7"
+        await clients[8].barrier()
 
 
 async def test_a_stuck_callback_does_not_hold_up_other_clients(serve):

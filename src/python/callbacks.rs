@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::RwLock;
 
 /// The five registrable callbacks, by the names the Python layer uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Slot {
     ServerData,
     UserData,
@@ -69,8 +69,9 @@ impl Slot {
 pub struct CallbackProvider {
     slots: RwLock<[Option<Py<PyAny>>; 5]>,
     event_loop: RwLock<Option<Py<PyAny>>>,
-    /// Browsers connecting at the same moment share one `on_get_server_data` call.
-    server_data_calls: SingleFlight<Result<Option<Value>, ProviderError>>,
+    /// Browsers connecting or joining at the same moment share one call of the
+    /// data callbacks (per guild for users and client id); nothing is cached.
+    shared_calls: SingleFlight<(Slot, String), Result<Option<Value>, ProviderError>>,
 }
 
 static INVOKE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -131,6 +132,24 @@ impl CallbackProvider {
         }
     }
 
+    /// [`Self::call_json`] for a callback taking nothing or one guild key,
+    /// sharing the call with identical requests already in flight.
+    async fn call_json_shared(
+        &self,
+        slot: Slot,
+        key: Option<&str>,
+    ) -> Result<Option<Value>, ProviderError> {
+        let args = Value::Array(
+            key.map(|k| Value::String(k.to_owned()))
+                .into_iter()
+                .collect(),
+        );
+        let flight_key = (slot, key.unwrap_or_default().to_owned());
+        self.shared_calls
+            .run(&flight_key, || self.call_json(slot, args.clone()))
+            .await
+    }
+
     /// Calls a data callback whose result comes back as `json.dumps` text.
     async fn call_json(&self, slot: Slot, args: Value) -> Result<Option<Value>, ProviderError> {
         let Some(result) = self.call(slot, args).await? else {
@@ -170,31 +189,27 @@ fn key_arg(key: &str) -> Value {
 impl Provider for CallbackProvider {
     fn server_data(&self) -> ProviderFuture<'_, ServerData> {
         Box::pin(async move {
-            Ok(
-                match self
-                    .server_data_calls
-                    .run(|| self.call_json(Slot::ServerData, Value::Array(vec![])))
-                    .await?
-                {
-                    Some(servers) => ServerData {
-                        servers,
-                        from_mock: false,
-                    },
-                    None => ServerData {
-                        servers: MockProvider.servers(),
-                        from_mock: true,
-                    },
+            Ok(match self.call_json_shared(Slot::ServerData, None).await? {
+                Some(servers) => ServerData {
+                    servers,
+                    from_mock: false,
                 },
-            )
+                None => ServerData {
+                    servers: MockProvider.servers(),
+                    from_mock: true,
+                },
+            })
         })
     }
 
     fn user_data<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Value> {
         Box::pin(async move {
-            Ok(match self.call_json(Slot::UserData, key_arg(key)).await? {
-                Some(users) => users,
-                None => MockProvider.users(key),
-            })
+            Ok(
+                match self.call_json_shared(Slot::UserData, Some(key)).await? {
+                    Some(users) => users,
+                    None => MockProvider.users(key),
+                },
+            )
         })
     }
 
@@ -218,7 +233,7 @@ impl Provider for CallbackProvider {
     }
 
     fn client_id<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Option<Value>> {
-        Box::pin(async move { self.call_json(Slot::ClientId, key_arg(key)).await })
+        Box::pin(async move { self.call_json_shared(Slot::ClientId, Some(key)).await })
     }
 
     fn static_override<'a>(&'a self, path: &'a str) -> ProviderFuture<'a, Option<StaticOverride>> {
