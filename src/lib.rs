@@ -1,10 +1,12 @@
 //! d-back: the WebSocket + HTTP server between Discord data and the d-zone frontend.
 //!
-//! The core (`protocol`, `provider`, `hub`, `ws`, `http`, `server`) knows nothing
-//! about Python; the optional `python` feature adds the pyo3 binding layer.
+//! The core (`protocol`, `provider`, `hub`, `ws`, `http`, `server`, `metrics`)
+//! knows nothing about Python; the optional `python` feature adds the pyo3
+//! binding layer.
 
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod protocol;
 pub mod provider;
 pub mod server;

@@ -56,6 +56,17 @@ pub async fn serve(
             }
         }
         _ = ctx.shutdown.cancelled() => {
+            // Keep answering (health says "stopping", each answer closes the
+            // connection) until the WebSocket clients have drained.
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, %remote, "HTTP connection ended with an error");
+                    }
+                    return;
+                }
+                _ = ctx.websockets.wait() => {}
+            }
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(1), connection).await;
         }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod connection;
 pub mod content_type;
+mod monitoring;
 pub mod responses;
 mod router;
 pub mod static_files;
@@ -30,8 +31,11 @@ pub struct HttpContext {
     pub ws: Arc<WsContext>,
     /// Cancelled when the server stops.
     pub shutdown: CancellationToken,
-    /// Tracks upgraded WebSocket tasks so a stop can wait for them.
+    /// Tracks HTTP connection tasks so a stop can wait for them.
     pub tracker: TaskTracker,
+    /// Tracks upgraded WebSocket tasks; HTTP connections stay open until
+    /// these have drained during a stop.
+    pub websockets: TaskTracker,
     /// Reported by `/api/version`.
     pub version: &'static str,
     /// Origin allow-list and trusted proxies.

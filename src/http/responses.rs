@@ -126,8 +126,13 @@ pub fn service_unavailable() -> Response<Body> {
 
 /// 200 `application/json` with the given (already serialized) body.
 pub fn json(body: Bytes) -> Response<Body> {
+    json_status(StatusCode::OK, body)
+}
+
+/// `application/json` with the given status and (already serialized) body.
+pub fn json_status(status: StatusCode, body: Bytes) -> Response<Body> {
     build(
-        StatusCode::OK,
+        status,
         HeaderValue::from_static("application/json"),
         body,
         false,

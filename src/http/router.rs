@@ -1,10 +1,12 @@
-//! Routing of one HTTP request: WebSocket upgrade, provider override,
-//! `/api/version`, then static files.
+//! Routing of one HTTP request: WebSocket upgrade, health and metrics,
+//! provider override, `/api/version`, then static files.
 
-use super::{responses, static_files, upgrade, Body, HttpContext};
-use crate::provider::StaticOverride;
+use super::{monitoring, responses, static_files, upgrade, Body, HttpContext};
+use crate::metrics::{timed_call, CallFailure};
+use crate::provider::{Callback, StaticOverride};
 use bytes::Bytes;
 use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
@@ -28,17 +30,31 @@ pub async fn route(
         _ => return Ok(responses::method_not_allowed()),
     };
     let path = request.uri().path();
-    Ok(serve_path(&ctx, path, head_only).await)
+    let mut response = serve_path(&ctx, path, head_only).await;
+    if ctx.shutdown.is_cancelled() {
+        // The connection stays open while WebSocket clients drain; this
+        // answer is its last.
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(response)
 }
 
 async fn serve_path(ctx: &HttpContext, path: &str, head_only: bool) -> Response<Body> {
+    if let Some(response) = monitoring::answer(ctx, path) {
+        return head(response, head_only);
+    }
     let limit = ctx.ws.config.callback_timeout;
-    match tokio::time::timeout(limit, ctx.ws.provider.static_override(path)).await {
-        Ok(Ok(None)) => {}
-        Ok(Ok(Some(StaticOverride::File { content_type, path }))) => {
+    let stats = ctx.ws.hub.metrics().callbacks();
+    let provider = &*ctx.ws.provider;
+    let answer = provider.static_override(path);
+    match timed_call(stats, provider, Callback::StaticRequest, limit, answer).await {
+        Ok(None) => {}
+        Ok(Some(StaticOverride::File { content_type, path })) => {
             return static_files::serve_file(&path, &content_type, head_only).await;
         }
-        Ok(Ok(Some(StaticOverride::Bytes { content_type, body }))) => {
+        Ok(Some(StaticOverride::Bytes { content_type, body })) => {
             return responses::bytes_response(
                 StatusCode::OK,
                 &content_type,
@@ -46,11 +62,11 @@ async fn serve_path(ctx: &HttpContext, path: &str, head_only: bool) -> Response<
                 head_only,
             );
         }
-        Ok(Err(error)) => {
+        Err(CallFailure::Error(error)) => {
             tracing::error!(%error, path, "static request callback failed");
             return head(responses::internal_error(), head_only);
         }
-        Err(_) => {
+        Err(CallFailure::Timeout(_)) => {
             tracing::error!(path, "static request callback timed out");
             return head(responses::internal_error(), head_only);
         }
@@ -77,6 +93,10 @@ fn start_websocket(
     ctx: Arc<HttpContext>,
 ) -> Response<Body> {
     let remote = ctx.access.client_addr(remote, request.headers());
+    if ctx.shutdown.is_cancelled() {
+        tracing::info!(%remote, "server stopping; WebSocket refused with 503");
+        return responses::service_unavailable();
+    }
     if let Err(reason) = ctx.access.check_origin(request.headers()) {
         tracing::info!(%remote, %reason, "WebSocket refused");
         return responses::forbidden_upgrade(&format!(
@@ -94,7 +114,7 @@ fn start_websocket(
     let on_upgrade = hyper::upgrade::on(&mut request);
     let ws = Arc::clone(&ctx.ws);
     let shutdown = ctx.shutdown.clone();
-    ctx.tracker
+    ctx.websockets
         .spawn(crate::task::contain_panics("websocket", async move {
             let _slot = slot;
             match on_upgrade.await {

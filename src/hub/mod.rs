@@ -11,6 +11,7 @@ mod outbox;
 pub use fanout::{Fanout, Refused, BACKLOG};
 pub use outbox::{queue, Inbox, Offer, Outbox, QueueLimits, Slot};
 
+use crate::metrics::{Metrics, RoomSize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,7 +49,7 @@ struct State {
 pub struct Hub {
     state: RwLock<State>,
     next_id: AtomicU64,
-    dropped: AtomicU64,
+    metrics: Metrics,
 }
 
 impl Hub {
@@ -73,6 +74,7 @@ impl Hub {
                 info,
             },
         );
+        self.metrics.connection_opened();
         (id, outbox, inbox)
     }
 
@@ -80,6 +82,7 @@ impl Hub {
     pub fn unregister(&self, id: ConnId) {
         let mut state = self.write();
         if let Some(member) = state.members.remove(&id) {
+            self.metrics.connection_closed();
             if let Some(key) = member.info.server_key {
                 leave_room(&mut state, &key, id);
             }
@@ -107,6 +110,7 @@ impl Hub {
         member.info.server_key = Some(Arc::clone(&key));
         member.info.server_id = Some(server_id);
         slot.fill(Message::text(server_join));
+        self.metrics.frames_sent(1);
         if let Some(old_key) = old_key {
             leave_room(&mut state, &old_key, id);
         }
@@ -122,10 +126,11 @@ impl Hub {
         };
         let mut delivered = 0;
         for outbox in room.values() {
-            if self.offer(outbox, Message::Text(frame.clone())) {
+            if self.queue_or_drop(outbox, Message::Text(frame.clone())) {
                 delivered += 1;
             }
         }
+        self.metrics.frames_sent(delivered);
         delivered
     }
 
@@ -140,10 +145,30 @@ impl Hub {
 
     /// Queues without waiting: a client that cannot keep up loses this frame.
     pub fn offer(&self, outbox: &Outbox, message: Message) -> bool {
+        let queued = self.queue_or_drop(outbox, message);
+        if queued {
+            self.metrics.frames_sent(1);
+        }
+        queued
+    }
+
+    /// Queues a reply to a client's own request, waiting for room in its queue
+    /// (replies are never dropped); false if the connection is gone.
+    pub async fn reply(&self, outbox: &Outbox, message: Message) -> bool {
+        let queued = outbox.send(message).await;
+        if queued {
+            self.metrics.frames_sent(1);
+        }
+        queued
+    }
+
+    /// [`Hub::offer`] without counting the frame as sent (a broadcast counts
+    /// its recipients once).
+    fn queue_or_drop(&self, outbox: &Outbox, message: Message) -> bool {
         match outbox.offer(message) {
             Offer::Queued => true,
             Offer::Full => {
-                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                let dropped = self.metrics.event_dropped();
                 // Rate-limited: the 1st, 2nd, 4th, 8th, ... drop is logged.
                 if dropped.is_power_of_two() {
                     tracing::warn!(dropped, "slow WebSocket client: events dropped");
@@ -170,7 +195,26 @@ impl Hub {
 
     /// Events dropped so far because a client's queue was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.metrics.events_dropped()
+    }
+
+    /// The server's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The scrape answer: the counters plus how many are joined per server.
+    /// Room keys are mapping keys of the provider's server list (a `connect`
+    /// names an entry by its `id`, never the key), so clients cannot add series.
+    pub fn render_metrics(&self, version: &str) -> String {
+        let rooms: Vec<(Arc<str>, usize)> = self
+            .read()
+            .rooms
+            .iter()
+            .map(|(key, room)| (Arc::clone(key), room.len()))
+            .collect();
+        let rooms: Vec<RoomSize<'_>> = rooms.iter().map(|(key, n)| (&**key, *n)).collect();
+        self.metrics.render(version, &rooms)
     }
 
     /// A snapshot of every open connection.

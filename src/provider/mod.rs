@@ -51,6 +51,38 @@ pub enum StaticOverride {
     Bytes { content_type: String, body: Vec<u8> },
 }
 
+/// The provider calls a bot can answer with a callback of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Callback {
+    ServerData,
+    UserData,
+    ClientId,
+    ValidateDiscordUser,
+    StaticRequest,
+}
+
+impl Callback {
+    /// Every callback, in a fixed order.
+    pub const ALL: [Self; 5] = [
+        Self::ServerData,
+        Self::UserData,
+        Self::ClientId,
+        Self::ValidateDiscordUser,
+        Self::StaticRequest,
+    ];
+
+    /// The callback's name without the `on_` of its registration method.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ServerData => "get_server_data",
+            Self::UserData => "get_user_data",
+            Self::ValidateDiscordUser => "validate_discord_user",
+            Self::ClientId => "get_client_id",
+            Self::StaticRequest => "static_request",
+        }
+    }
+}
+
 /// The data source behind one server.
 pub trait Provider: Send + Sync + 'static {
     /// The server list; fetched on every WebSocket open and every `connect`.
@@ -78,4 +110,10 @@ pub trait Provider: Send + Sync + 'static {
     /// Whether joined connections get the built-in mock presence/message events
     /// (only when both server and user data are mock data).
     fn mock_events(&self) -> bool;
+
+    /// Whether calls of `callback` go to code the bot registered (rather than
+    /// built-in data); only those are measured in the metrics.
+    fn served_by_callback(&self, _callback: Callback) -> bool {
+        false
+    }
 }

@@ -9,7 +9,8 @@
 use super::bridge;
 use crate::protocol::pyjson;
 use crate::provider::{
-    MockProvider, Provider, ProviderError, ProviderFuture, ServerData, SingleFlight, StaticOverride,
+    Callback, MockProvider, Provider, ProviderError, ProviderFuture, ServerData, SingleFlight,
+    StaticOverride,
 };
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -247,6 +248,16 @@ impl Provider for CallbackProvider {
 
     fn mock_events(&self) -> bool {
         !self.is_set(Slot::ServerData) && !self.is_set(Slot::UserData)
+    }
+
+    fn served_by_callback(&self, callback: Callback) -> bool {
+        self.is_set(match callback {
+            Callback::ServerData => Slot::ServerData,
+            Callback::UserData => Slot::UserData,
+            Callback::ClientId => Slot::ClientId,
+            Callback::ValidateDiscordUser => Slot::ValidateDiscordUser,
+            Callback::StaticRequest => Slot::StaticRequest,
+        })
     }
 }
 

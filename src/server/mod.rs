@@ -36,6 +36,7 @@ pub struct Server {
     shutdown: CancellationToken,
     stopped: CancellationToken,
     tracker: TaskTracker,
+    websockets: TaskTracker,
     acceptors: Mutex<Vec<JoinHandle<()>>>,
     close_timeout: Duration,
 }
@@ -50,6 +51,7 @@ impl Server {
             .collect::<io::Result<Vec<_>>>()?;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let websockets = TaskTracker::new();
         let close_timeout = parts.ws.close_timeout;
         let ctx = Arc::new(HttpContext {
             static_root: parts.static_root,
@@ -60,6 +62,7 @@ impl Server {
             }),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
+            websockets: websockets.clone(),
             version: crate::VERSION,
             access: parts.access,
             websocket_slots: Arc::new(Semaphore::new(
@@ -78,6 +81,7 @@ impl Server {
             shutdown,
             stopped: CancellationToken::new(),
             tracker,
+            websockets,
             acceptors: Mutex::new(acceptors),
             close_timeout,
         })
@@ -90,7 +94,8 @@ impl Server {
 
     /// Closes the listeners (the port is free when this returns), sends 1001
     /// to every WebSocket client and waits for them within the close timeout.
-    /// Safe to call more than once.
+    /// Open HTTP connections answer (health: 503) until the WebSocket clients
+    /// are gone, then close. Safe to call more than once.
     pub async fn stop(&self) {
         self.shutdown.cancel();
         let acceptors =
@@ -98,14 +103,13 @@ impl Server {
         for acceptor in acceptors {
             let _ = acceptor.await;
         }
+        self.websockets.close();
         self.tracker.close();
         let grace = self.close_timeout + Duration::from_secs(1);
-        if tokio::time::timeout(grace, self.tracker.wait())
-            .await
-            .is_err()
-        {
+        let drained = async { tokio::join!(self.websockets.wait(), self.tracker.wait()) };
+        if tokio::time::timeout(grace, drained).await.is_err() {
             tracing::warn!(
-                remaining = self.tracker.len(),
+                remaining = self.tracker.len() + self.websockets.len(),
                 "connections still closing after stop"
             );
         }

@@ -179,7 +179,7 @@ impl Session<'_> {
     async fn handle(&mut self, message: Message) {
         if self.ctx.config.echo {
             if message.is_text() || message.is_binary() {
-                self.outbox.send(message).await;
+                self.ctx.hub.reply(&self.outbox, message).await;
             }
             return;
         }
@@ -234,7 +234,7 @@ impl Session<'_> {
 
     /// Queues a reply to this client, waiting for room in its own queue.
     async fn reply(&self, frame: String) {
-        let _ = self.outbox.send(Message::text(frame)).await;
+        let _ = self.ctx.hub.reply(&self.outbox, Message::text(frame)).await;
     }
 
     /// A read error: tell the peer why (when the protocol allows it) and stop.

@@ -2,12 +2,13 @@
 //! socket (`server-list`) and asking to `connect` (`server-join` or an error).
 
 use super::WsContext;
+use crate::metrics::{timed_call, CallFailure};
 use crate::protocol::client::ConnectRequest;
 use crate::protocol::errors;
 use crate::protocol::frames::{self, ServerJoin};
 use crate::protocol::pyjson::py_truthy;
 use crate::protocol::servers::{check_access, find_server, public_server_list, Access};
-use crate::provider::{ProviderError, ProviderFuture};
+use crate::provider::{Callback, ProviderFuture};
 use serde_json::Value;
 
 /// A successful join, ready to be enqueued.
@@ -23,7 +24,7 @@ pub(super) struct Joined {
 /// The first frame of every connection. A failing provider yields an empty
 /// list rather than a dropped socket.
 pub(super) async fn server_list(ctx: &WsContext) -> String {
-    match call(ctx, "get_server_data", ctx.provider.server_data()).await {
+    match call(ctx, Callback::ServerData, ctx.provider.server_data()).await {
         Ok(data) => frames::server_list(&public_server_list(&data.servers)),
         Err(_) => frames::server_list(&Value::Object(Default::default())),
     }
@@ -35,7 +36,7 @@ pub(super) async fn connect(
     request: &ConnectRequest,
 ) -> Result<Joined, &'static str> {
     let provider = &ctx.provider;
-    let data = call(ctx, "get_server_data", provider.server_data())
+    let data = call(ctx, Callback::ServerData, provider.server_data())
         .await
         .map_err(|_| errors::CANNOT_CONNECT)?;
     let matched = find_server(&data.servers, &request.server).ok_or(errors::CANNOT_CONNECT)?;
@@ -45,7 +46,7 @@ pub(super) async fn connect(
         Access::Validate { token, user } => {
             let verdict = call(
                 ctx,
-                "validate_discord_user",
+                Callback::ValidateDiscordUser,
                 provider.validate_discord_user(token, user, matched.key),
             )
             .await;
@@ -54,10 +55,10 @@ pub(super) async fn connect(
             }
         }
     }
-    let users = call(ctx, "get_user_data", provider.user_data(matched.key))
+    let users = call(ctx, Callback::UserData, provider.user_data(matched.key))
         .await
         .map_err(|_| errors::CANNOT_CONNECT)?;
-    let client_id = call(ctx, "get_client_id", provider.client_id(matched.key))
+    let client_id = call(ctx, Callback::ClientId, provider.client_id(matched.key))
         .await
         .ok()
         .flatten()
@@ -76,19 +77,18 @@ pub(super) async fn connect(
     })
 }
 
-/// Awaits one provider call within the callback timeout; failures are logged.
+/// Awaits one provider call within the callback timeout; failures are logged
+/// and, like the call's duration, counted in the metrics.
 async fn call<T>(
     ctx: &WsContext,
-    what: &str,
+    callback: Callback,
     future: ProviderFuture<'_, T>,
-) -> Result<T, ProviderError> {
+) -> Result<T, CallFailure> {
     let limit = ctx.config.callback_timeout;
-    let result = match tokio::time::timeout(limit, future).await {
-        Ok(result) => result,
-        Err(_) => Err(ProviderError(format!("timed out after {limit:?}"))),
-    };
+    let stats = ctx.hub.metrics().callbacks();
+    let result = timed_call(stats, &*ctx.provider, callback, limit, future).await;
     if let Err(error) = &result {
-        tracing::error!(callback = what, %error, "data provider failed");
+        tracing::error!(callback = callback.name(), %error, "data provider failed");
     }
     result
 }
