@@ -12,8 +12,7 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::WebSocketStream;
+use tokio::net::TcpStream;
 
 /// Answers one request on the shared port.
 pub async fn route(
@@ -117,18 +116,18 @@ fn start_websocket(
     ctx.websockets
         .spawn(crate::task::contain_panics("websocket", async move {
             let _slot = slot;
-            match on_upgrade.await {
-                Ok(upgraded) => {
-                    let io = TokioIo::new(upgraded);
-                    let socket = WebSocketStream::from_raw_socket(
-                        io,
-                        Role::Server,
-                        Some(ws.config.protocol()),
-                    )
-                    .await;
-                    crate::ws::serve(socket, remote, ws, shutdown).await;
+            let upgraded = match on_upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(error) => return tracing::debug!(%error, "WebSocket upgrade failed"),
+            };
+            // The WebSocket layer works on the TCP stream itself (split into
+            // owned halves), which is what every accepted connection is.
+            match upgraded.downcast::<TokioIo<TcpStream>>() {
+                Ok(parts) => {
+                    let stream = parts.io.into_inner();
+                    crate::ws::serve(stream, parts.read_buf, remote, ws, shutdown).await;
                 }
-                Err(error) => tracing::debug!(%error, "WebSocket upgrade failed"),
+                Err(_) => tracing::error!("upgraded connection is not a TCP stream"),
             }
         }));
     response

@@ -2,7 +2,6 @@
 
 use crate::hub::QueueLimits;
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Settings shared by every WebSocket connection of one server.
 #[derive(Debug, Clone)]
@@ -64,14 +63,5 @@ impl WsConfig {
             frames: self.queue_frames,
             bytes: self.queue_bytes,
         }
-    }
-
-    /// The tungstenite settings: small buffers, since client frames are tiny.
-    pub fn protocol(&self) -> WebSocketConfig {
-        WebSocketConfig::default()
-            .read_buffer_size(4 * 1024)
-            .write_buffer_size(16 * 1024)
-            .max_message_size(Some(self.max_message_size))
-            .max_frame_size(Some(self.max_frame_size))
     }
 }

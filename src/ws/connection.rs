@@ -3,37 +3,38 @@
 //! closing handshake.
 
 use super::join;
+use super::wire::{Decoder, FrameReader, ReadFailure};
 use super::writer::{Activity, Writer};
 use super::WsContext;
 use crate::hub::{ConnId, Outbox};
 use crate::protocol::client::{self, ClientFrame, ConnectRequest};
 use crate::protocol::frames;
 use crate::provider::MockEvents;
-use futures_util::{Stream, StreamExt};
+use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Interval};
-use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Error, Message};
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 /// Serves one upgraded connection until it closes or the server stops.
-pub async fn serve<S>(
-    socket: WebSocketStream<S>,
+/// `already_read` holds bytes the client sent right behind its upgrade request.
+pub async fn serve(
+    stream: TcpStream,
+    already_read: Bytes,
     remote: SocketAddr,
     ctx: Arc<WsContext>,
     shutdown: CancellationToken,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let (id, outbox, inbox) = ctx.hub.register(remote, ctx.config.queue_limits());
     let registration = Registration { ctx: &ctx, id };
-    let (sink, source) = socket.split();
+    let (read_half, write_half) = stream.into_split();
+    let decoder = Decoder::new(ctx.config.max_frame_size, ctx.config.max_message_size);
+    let source = FrameReader::new(read_half, already_read, decoder);
     let (close_tx, close_rx) = oneshot::channel();
     let activity = Arc::new(Activity::new());
     activity.touch();
@@ -48,7 +49,7 @@ pub async fn serve<S>(
     let done = writer_done.clone();
     let mut writer = tokio::spawn(async move {
         let _done = done.drop_guard();
-        writer.run(sink, &writer_ctx.config).await
+        writer.run(write_half, &writer_ctx.config).await
     });
 
     let mut session = Session {
@@ -104,7 +105,7 @@ struct MockTimers {
 }
 
 enum Wake {
-    Frame(Option<Result<Message, Error>>),
+    Frame(Option<Result<Message, ReadFailure>>),
     Presence,
     Message,
     Shutdown,
@@ -113,14 +114,12 @@ enum Wake {
 }
 
 impl Session<'_> {
-    async fn read_loop<R>(
+    async fn read_loop(
         &mut self,
-        mut source: R,
+        mut source: FrameReader,
         shutdown: &CancellationToken,
         writer_done: &CancellationToken,
-    ) where
-        R: Stream<Item = Result<Message, Error>> + Unpin,
-    {
+    ) {
         if !self.ctx.config.echo {
             let list = join::server_list(self.ctx).await;
             self.reply(list).await;
@@ -140,19 +139,33 @@ impl Session<'_> {
                 _ = sleep_until(join_deadline), if !self.joined => Wake::JoinTimeout,
             };
             match wake {
+                Wake::Frame(Some(Ok(Message::Close(frame)))) => {
+                    // Answer with the client's code, then end the connection.
+                    return self.close_with(CloseFrame {
+                        code: frame.map_or(CloseCode::Normal, |frame| frame.code),
+                        reason: Default::default(),
+                    });
+                }
                 Wake::Frame(Some(Ok(message))) => {
                     self.activity.touch();
+                    // Boxed: a join's state (callbacks in flight) is large and
+                    // short-lived; an idle connection should not carry its space.
                     let handled = tokio::select! {
                         biased;
                         _ = shutdown.cancelled() => false,
-                        _ = self.handle(message) => true,
+                        _ = Box::pin(self.handle(message)) => true,
                     };
                     if !handled {
                         return self.finish_closing(source).await;
                     }
                 }
-                Wake::Frame(Some(Err(error))) => {
-                    self.fail(&error);
+                Wake::Frame(Some(Err(ReadFailure::Bad(error)))) => {
+                    tracing::debug!(%error, "closing WebSocket after a bad frame");
+                    self.close_with(error.close_frame());
+                    return self.finish_closing(source).await;
+                }
+                Wake::Frame(Some(Err(ReadFailure::Io(error)))) => {
+                    tracing::debug!(%error, "WebSocket read ended");
                     return;
                 }
                 Wake::Frame(None) | Wake::WriterGone => return,
@@ -160,7 +173,10 @@ impl Session<'_> {
                 Wake::Message => self.mock_event(MockEvents::message),
                 Wake::Shutdown => return self.finish_closing(source).await,
                 Wake::JoinTimeout => {
-                    self.close_with(CloseCode::Policy, "no connect request in time");
+                    self.close_with(CloseFrame {
+                        code: CloseCode::Policy,
+                        reason: "no connect request in time".into(),
+                    });
                     return self.finish_closing(source).await;
                 }
             }
@@ -168,16 +184,18 @@ impl Session<'_> {
     }
 
     /// After the writer sent a closing frame, wait (bounded) for the client's.
-    async fn finish_closing<R>(&mut self, mut source: R)
-    where
-        R: Stream<Item = Result<Message, Error>> + Unpin,
-    {
+    async fn finish_closing(&mut self, mut source: FrameReader) {
         let deadline = Instant::now() + self.ctx.config.close_timeout;
-        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, source.next()).await {}
+        loop {
+            match tokio::time::timeout_at(deadline, source.next()).await {
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => return,
+                Ok(Some(Ok(_))) => {}
+            }
+        }
     }
 
     async fn handle(&mut self, message: Message) {
-        if self.ctx.config.echo {
+        if self.ctx.config.echo && !message.is_ping() {
             if message.is_text() || message.is_binary() {
                 self.ctx.hub.reply(&self.outbox, message).await;
             }
@@ -186,7 +204,11 @@ impl Session<'_> {
         let frame = match &message {
             Message::Text(text) => client::parse_text(text.as_str()),
             Message::Binary(bytes) => client::parse_binary(bytes),
-            // Pings are answered by tungstenite; pongs and closes need nothing.
+            Message::Ping(payload) => {
+                let _ = self.outbox.send(Message::Pong(payload.clone())).await;
+                return;
+            }
+            // Pongs only show the client is alive; closes end the read loop.
             _ => return,
         };
         match frame {
@@ -237,31 +259,10 @@ impl Session<'_> {
         let _ = self.ctx.hub.reply(&self.outbox, Message::text(frame)).await;
     }
 
-    /// A read error: tell the peer why (when the protocol allows it) and stop.
-    fn fail(&mut self, error: &Error) {
-        let (code, reason) = match error {
-            Error::Capacity(CapacityError::MessageTooLong { .. }) => {
-                (CloseCode::Size, "message too big")
-            }
-            Error::Capacity(_) => (CloseCode::Size, "frame too big"),
-            Error::Utf8(_) => (CloseCode::Invalid, "invalid UTF-8"),
-            Error::Protocol(_) => (CloseCode::Protocol, "protocol error"),
-            _ => {
-                tracing::debug!(%error, "WebSocket read ended");
-                return;
-            }
-        };
-        tracing::debug!(%error, code = u16::from(code), "closing WebSocket after a bad frame");
-        self.close_with(code, reason);
-    }
-
     /// Asks the writer to send a closing frame; the connection then ends.
-    fn close_with(&mut self, code: CloseCode, reason: &'static str) {
+    fn close_with(&mut self, frame: CloseFrame) {
         if let Some(close) = self.close.take() {
-            let _ = close.send(CloseFrame {
-                code,
-                reason: reason.into(),
-            });
+            let _ = close.send(frame);
         }
     }
 }

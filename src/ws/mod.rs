@@ -4,6 +4,7 @@
 mod config;
 mod connection;
 mod join;
+mod wire;
 mod writer;
 
 pub use config::WsConfig;

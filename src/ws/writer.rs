@@ -2,15 +2,17 @@
 //! connection alive with pings, and sends the closing frame.
 
 use super::config::WsConfig;
+use super::wire::{write_frames, Frame};
 use crate::hub::Inbox;
-use futures_util::{Sink, SinkExt};
 use std::future::Future;
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Error, Message};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 /// When the peer was last heard from, shared by the reader (which records
@@ -39,23 +41,25 @@ impl Activity {
     }
 }
 
-/// Everything the writer task needs besides the sink.
+/// Everything the writer task needs besides the socket.
 pub(super) struct Writer {
     pub inbox: Inbox,
-    /// A close the reader asks for (protocol error, oversized message, ...).
+    /// A closing frame the reader asks for: a reply to the client's close, or
+    /// a protocol error, an oversized message, a join timeout.
     pub close_requests: oneshot::Receiver<CloseFrame>,
     pub shutdown: CancellationToken,
     pub activity: std::sync::Arc<Activity>,
 }
 
-/// Most frames sent to the socket in one flush.
+/// Most frames sent to the socket in one write.
 const BATCH: usize = 64;
 
 impl Writer {
-    /// Runs until the queue closes, a close is sent, or the socket fails.
-    pub(super) async fn run<S>(mut self, mut sink: S, config: &WsConfig)
+    /// Runs until the queue closes, a close is sent, or the socket fails; then
+    /// ends the sending side of the TCP connection.
+    pub(super) async fn run<W>(mut self, mut io: W, config: &WsConfig)
     where
-        S: Sink<Message, Error = Error> + Unpin,
+        W: AsyncWrite + Unpin,
     {
         let period = config.ping_interval;
         let dead_after = config.ping_interval + config.ping_timeout;
@@ -64,78 +68,86 @@ impl Writer {
         // A client whose socket accepts nothing for this long has stopped reading.
         let stall = config.ping_timeout;
         let closing = config.close_timeout;
-        let result: Result<(), Error> = loop {
+        let result: io::Result<()> = loop {
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => {
-                    break within(closing, send_close(&mut sink, CloseCode::Away, "")).await;
+                    break within(closing, send_close(&mut io, CloseCode::Away, "")).await;
                 }
                 frame = &mut self.close_requests, if !close_requested => {
                     close_requested = true;
                     if let Ok(frame) = frame {
-                        break within(closing, sink.send(Message::Close(Some(frame)))).await;
+                        break within(closing, send(&mut io, Message::Close(Some(frame)))).await;
                     }
                 }
                 message = self.inbox.recv() => match message {
                     Some(message) => {
-                        if let Err(e) = within(stall, self.write_batch(&mut sink, message)).await {
+                        if let Err(e) = within(stall, self.write_batch(&mut io, message)).await {
                             break Err(e);
                         }
                     }
-                    None => break within(closing, sink.close()).await,
+                    None => break Ok(()),
                 },
                 _ = ping.tick() => {
                     if self.activity.idle_for() > dead_after {
-                        let close = send_close(&mut sink, CloseCode::Error, "keepalive ping timeout");
+                        let close = send_close(&mut io, CloseCode::Error, "keepalive ping timeout");
                         break within(closing, close).await;
                     }
-                    if let Err(e) = within(stall, sink.send(Message::Ping(Default::default()))).await {
+                    if let Err(e) = within(stall, send(&mut io, Message::Ping(Default::default()))).await {
                         break Err(e);
                     }
                 }
             }
+        };
+        let result = match result {
+            Ok(()) => within(closing, io.shutdown()).await,
+            Err(error) => Err(error),
         };
         if let Err(error) = result {
             tracing::debug!(%error, "WebSocket write ended");
         }
     }
 
-    async fn write_batch<S>(&mut self, sink: &mut S, first: Message) -> Result<(), Error>
+    async fn write_batch<W>(&mut self, io: &mut W, first: Message) -> io::Result<()>
     where
-        S: Sink<Message, Error = Error> + Unpin,
+        W: AsyncWrite + Unpin,
     {
-        sink.feed(first).await?;
-        for _ in 1..BATCH {
+        let mut frames: Vec<Frame> = Frame::new(first).into_iter().collect();
+        while frames.len() < BATCH {
             match self.inbox.try_recv() {
-                Some(message) => sink.feed(message).await?,
+                Some(message) => frames.extend(Frame::new(message)),
                 None => break,
             }
         }
-        sink.flush().await
+        write_frames(io, &frames).await
     }
 }
 
 /// Bounds a write; a client that does not read it in time is given up on.
-async fn within(
-    limit: Duration,
-    write: impl Future<Output = Result<(), Error>>,
-) -> Result<(), Error> {
+async fn within(limit: Duration, write: impl Future<Output = io::Result<()>>) -> io::Result<()> {
     match tokio::time::timeout(limit, write).await {
         Ok(result) => result,
-        Err(_) => Err(Error::Io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
             "client stopped reading",
-        ))),
+        )),
     }
 }
 
-async fn send_close<S>(sink: &mut S, code: CloseCode, reason: &'static str) -> Result<(), Error>
+async fn send<W>(io: &mut W, message: Message) -> io::Result<()>
 where
-    S: Sink<Message, Error = Error> + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    write_frames(io, &Vec::from_iter(Frame::new(message))).await
+}
+
+async fn send_close<W>(io: &mut W, code: CloseCode, reason: &'static str) -> io::Result<()>
+where
+    W: AsyncWrite + Unpin,
 {
     let frame = CloseFrame {
         code,
         reason: reason.into(),
     };
-    sink.send(Message::Close(Some(frame))).await
+    send(io, Message::Close(Some(frame))).await
 }
