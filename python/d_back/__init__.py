@@ -1,33 +1,37 @@
 """d-back: the WebSocket + HTTP server behind the d-zone frontend, with a native core.
 
-Run it with mock data from a shell::
+Run it with mock data from a shell:
 
-    d_back --port 3000          # or: python -m d_back --port 3000
+```sh
+d_back --port 3000          # or: python -m d_back --port 3000
+```
 
 Or embed it (e.g. in a Discord bot) and feed it real data. Callbacks may be plain
-functions or ``async def``; register them either way::
+functions or `async def`; register them either way:
 
-    import asyncio
-    from d_back import WebSocketServer
+```python
+import asyncio
+from d_back import WebSocketServer
 
-    async def get_servers():
-        return {"232769614004748288": {"id": "dworld", "name": "D-World", "default": True}}
+async def get_servers():
+    return {"232769614004748288": {"id": "dworld", "name": "D-World", "default": True}}
 
-    def get_users(discord_server_id):
-        return {"1": {"uid": "1", "username": "alice", "status": "online",
-                      "roleColor": "#ff6b6b"}}
+def get_users(discord_server_id):
+    return {"1": {"uid": "1", "username": "alice", "status": "online",
+                  "roleColor": "#ff6b6b"}}
 
-    async def run():
-        server = WebSocketServer(port=3000, host="localhost")
-        server.on_get_server_data(get_servers)   # registration call
-        server.on_get_user_data = get_users      # attribute assignment works too
-        task = asyncio.create_task(server.start())
-        ...
-        await server.broadcast_message("232769614004748288", "1", "hi", "general")
-        await server.stop()
-        await task
+async def run():
+    server = WebSocketServer(port=3000, host="localhost")
+    server.on_get_server_data(get_servers)   # registration call
+    server.on_get_user_data = get_users      # attribute assignment works too
+    task = asyncio.create_task(server.start())
+    ...
+    await server.broadcast_message("232769614004748288", "1", "hi", "general")
+    await server.stop()
+    await task
 
-    asyncio.run(run())
+asyncio.run(run())
+```
 """
 
 from typing import TYPE_CHECKING, Any

@@ -20,8 +20,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line (`sys.argv[1:]` unless `argv` is given).
 
     Returns a namespace with `port` (int, default 3000), `host` (str, default
-    `"localhost"`) and `static_dir` (str or None). `--version` prints the version and
-    exits; invalid options exit with status 2.
+    `"localhost"`), `static_dir` (str or None), the limit fields of `Limits`
+    (`max_connections`, `max_message_size`, `ping_interval`, `ping_timeout`,
+    `close_timeout`, `open_timeout`, `join_timeout`; `Limits`' defaults where not
+    given), `allow_origin` and `trusted_proxy` (lists of str, `None` where not
+    given). `--version`
+    prints the version and exits; invalid options exit with status 2.
     """
     parser = argparse.ArgumentParser(
         description="D-Back WebSocket Server",

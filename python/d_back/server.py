@@ -68,8 +68,8 @@ class WebSocketServer:
 
     Browsers connect over WebSocket, receive the server list, join a Discord server and
     then receive its `presence` / `message` events; plain HTTP requests get static
-    files from `static_dir` and `GET /api/version`. Without data callbacks it serves
-    mock data and mock events.
+    files from `static_dir`, `GET /api/version`, `GET /api/health` and `GET /metrics`
+    (Prometheus). Without data callbacks it serves mock data and mock events.
 
     Attributes:
         port: Port to bind when `start()` / `run_forever()` runs (`0`: any free port).
@@ -159,9 +159,16 @@ class WebSocketServer:
                 `$D_BACK_MOCK_MESSAGE_INTERVAL`, else 5.0.
             callback_timeout: Seconds one callback may take before the request it
                 serves fails (the client gets an error frame or HTTP 500).
-            max_connections, max_message_size, max_queue, max_queue_bytes,
-            ping_interval, ping_timeout, close_timeout, open_timeout, join_timeout: connection
-                limits and timers, see `Limits` for their meaning.
+            max_connections: Most open WebSocket connections (see `Limits`).
+            max_message_size: Largest incoming message in bytes.
+            max_queue: Outgoing frames queued for one slow client.
+            max_queue_bytes: Outgoing bytes queued for one slow client.
+            ping_interval: Seconds between keepalive pings.
+            ping_timeout: Seconds a ping may go unanswered.
+            close_timeout: Seconds a closing handshake may take.
+            open_timeout: Seconds a client has to send its request headers.
+            join_timeout: Seconds a WebSocket may stay open without joining a server
+                (`None`: no limit).
             allowed_origins: If given, only pages from these origins (e.g.
                 `"https://dzone.example.org"`) may open a WebSocket; others get 403.
             trusted_proxies: Addresses of reverse proxies whose `X-Forwarded-For`
@@ -169,7 +176,8 @@ class WebSocketServer:
 
         Raises:
             ValueError: an interval (argument or environment) or the callback timeout
-                is not a positive number.
+                is not a positive number, a limit is out of range, or a trusted proxy
+                is not an IP address.
         """
         self._mock_presence_interval = mock_interval(
             "mock_presence_interval",
