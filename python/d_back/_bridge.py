@@ -1,7 +1,8 @@
 """Runs a registered callback on the server's asyncio loop for the native core.
 
-The core schedules `invoke(...)` on the loop that started the server, so
-callbacks may use loop-bound objects (discord.py, Red's Config). Sync and async
+The core queues calls that `CallRunner` starts as tasks running `invoke(...)` on the
+loop that started the server, so callbacks may use loop-bound objects (discord.py,
+Red's Config). Sync and async
 callables are both accepted. Failures are logged here, with their traceback,
 and re-raised so the core answers the client with an error frame.
 """
@@ -9,13 +10,14 @@ and re-raised so the core answers the client with an error frame.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import functools
 import inspect
 import json
 import logging
 import os
-from collections.abc import Coroutine
 from typing import Any, Callable, Optional
+
+from . import _native
 
 logger = logging.getLogger("d_back")
 
@@ -64,19 +66,33 @@ def resolve_future(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_exception(value)
 
 
-def run_on_loop(
-    coroutine: Coroutine[Any, Any, Any],
-    loop: asyncio.AbstractEventLoop,
-    deliver: Callable[[concurrent.futures.Future[Any]], object],
-) -> concurrent.futures.Future[Any]:
-    """Schedule `coroutine` on `loop` from another thread; `deliver` gets its future.
+class CallRunner:
+    """Starts the native core's queued callback calls on the server's loop.
 
-    The returned future lets the core cancel the coroutine when it stops waiting.
+    The core schedules `drain` once per batch of calls (see
+    `src/python/loop_calls.rs`); each call runs as a task whose outcome goes back
+    with `queue.finish`. The core may also ask to cancel running calls (a timeout,
+    a closed connection, a stopped server).
     """
-    try:
-        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
-    except RuntimeError:
-        coroutine.close()  # the loop is closed; don't warn about a never-awaited coroutine
-        raise
-    future.add_done_callback(deliver)
-    return future
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, queue: _native.LoopCallQueue) -> None:
+        self._loop = loop
+        self._queue = queue
+        self._tasks: dict[int, asyncio.Task[Any]] = {}
+
+    def drain(self) -> None:
+        starts, cancels = self._queue.take()
+        for call_id in cancels:
+            task = self._tasks.pop(call_id, None)
+            if task is not None:
+                task.cancel()
+        for call_id, callback, name, mode, args_json in starts:
+            task = self._loop.create_task(invoke(callback, name, mode, args_json))
+            self._tasks[call_id] = task
+            task.add_done_callback(functools.partial(self._finished, call_id))
+
+    def _finished(self, call_id: int, task: asyncio.Task[Any]) -> None:
+        self._tasks.pop(call_id, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here even when nobody waits any more
+        self._queue.finish(call_id, task)

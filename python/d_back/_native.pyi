@@ -3,7 +3,13 @@
 from collections.abc import Awaitable, Callable
 from typing import Any, final
 
-__all__ = ["__version__", "mock_server_data_json", "mock_user_data_json", "NativeServer"]
+__all__ = [
+    "__version__",
+    "mock_server_data_json",
+    "mock_user_data_json",
+    "NativeServer",
+    "LoopCallQueue",
+]
 
 __version__: str
 
@@ -68,3 +74,15 @@ class NativeServer:
         """Snapshot of open WebSocket connections: dicts with `id` (int),
         `remote_address` (tuple[str, int]) and, once joined, `discordServer` and
         `server_id` (str)."""
+
+@final
+class LoopCallQueue:
+    """A server's queue of callback calls, drained on its loop by `d_back._bridge.CallRunner`."""
+
+    def take(
+        self,
+    ) -> tuple[list[tuple[int, Callable[..., Any], str, str, str]], list[int]]:
+        """The calls to start, as `(id, callback, name, mode, args_json)`, and the ids of
+        running calls to cancel."""
+    def finish(self, id: int, task: Any) -> None:
+        """Hand the outcome of call `id`'s finished task to the waiting request."""

@@ -4,21 +4,15 @@
 //!   plain `asyncio.Future`; the tokio task resolves it with
 //!   `loop.call_soon_threadsafe`, and skips that once the interpreter is exiting
 //!   (nobody is waiting then). A cancelled future simply ignores the result.
-//! * Python coroutines awaited by Rust ([`run_on_loop`]): scheduled with
-//!   `asyncio.run_coroutine_threadsafe`; the result travels back through a
-//!   oneshot channel fed by a done-callback that runs on the loop thread.
-//!
-//! Tokio threads take the GIL only for those two scheduling calls, never while
-//! waiting.
+//! * Python callbacks awaited by Rust: see [`super::loop_calls`].
 
 use super::interpreter;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::IntoPyObjectExt;
 use std::future::Future;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
 
 /// The runtime all servers of the process run on.
 pub fn runtime() -> &'static Runtime {
@@ -32,7 +26,7 @@ pub fn runtime() -> &'static Runtime {
     })
 }
 
-fn bridge_function<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'py, PyAny>> {
+pub fn bridge_function<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'py, PyAny>> {
     static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
     let module =
         MODULE.get_or_try_init(py, || PyResult::Ok(py.import("d_back._bridge")?.unbind()))?;
@@ -71,71 +65,4 @@ where
         });
     });
     Ok(future)
-}
-
-/// A coroutine running on the asyncio loop for Rust.
-pub struct LoopCall {
-    /// Yields the coroutine's outcome; a dropped sender means the loop went
-    /// away before it finished.
-    pub outcome: oneshot::Receiver<PyResult<Py<PyAny>>>,
-    /// Cancels the coroutine if Rust stops waiting for it (a timeout, a closed
-    /// connection, a stopped server).
-    pub cancel: CancelOnDrop,
-}
-
-/// Schedules `coroutine` on `event_loop` from any thread.
-pub fn run_on_loop(
-    py: Python<'_>,
-    event_loop: &Py<PyAny>,
-    coroutine: Bound<'_, PyAny>,
-) -> PyResult<LoopCall> {
-    let (tx, outcome) = oneshot::channel();
-    let deliver = Deliver(Mutex::new(Some(tx)));
-    let future = bridge_function(py, "run_on_loop")?.call1((coroutine, event_loop, deliver))?;
-    Ok(LoopCall {
-        outcome,
-        cancel: CancelOnDrop(Some(future.unbind())),
-    })
-}
-
-/// Cancels a `concurrent.futures.Future` of a scheduled coroutine when dropped,
-/// unless [`CancelOnDrop::disarm`] was called.
-pub struct CancelOnDrop(Option<Py<PyAny>>);
-
-impl CancelOnDrop {
-    /// The coroutine finished; nothing to cancel.
-    pub fn disarm(mut self) {
-        if let Some(future) = self.0.take() {
-            drop(future);
-        }
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        let Some(future) = self.0.take() else {
-            return;
-        };
-        if let Some(_entry) = interpreter::enter() {
-            // Thread-safe: the loop cancels the task on its own thread.
-            Python::attach(|py| {
-                let _ = future.call_method0(py, "cancel");
-            });
-        }
-    }
-}
-
-/// Done-callback of `run_coroutine_threadsafe`'s future; hands the outcome to Rust.
-#[pyclass(frozen)]
-struct Deliver(Mutex<Option<oneshot::Sender<PyResult<Py<PyAny>>>>>);
-
-#[pymethods]
-impl Deliver {
-    fn __call__(&self, future: &Bound<'_, PyAny>) {
-        let outcome = future.call_method0("result").map(Bound::unbind);
-        let sender = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(sender) = sender {
-            let _ = sender.send(outcome);
-        }
-    }
 }

@@ -2,22 +2,17 @@
 //! for any callback that is not registered.
 //!
 //! Callbacks run on the asyncio loop that started the server (discord.py and
-//! Red's `Config` are bound to it): a tokio task takes the GIL only long enough
-//! to schedule `d_back._bridge.invoke(...)` on that loop, then awaits the result
-//! without the GIL.
+//! Red's `Config` are bound to it), started in batches by [`LoopCalls`].
 
-use super::bridge;
+use super::loop_calls::{LoopCalls, Reply};
 use crate::protocol::pyjson;
 use crate::provider::{
     Callback, MockProvider, Provider, ProviderError, ProviderFuture, ServerData, SingleFlight,
     StaticOverride,
 };
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use serde_json::Value;
-use std::path::PathBuf;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// The five registrable callbacks, by the names the Python layer uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,7 +36,7 @@ impl Slot {
         })
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::ServerData => "on_get_server_data",
             Self::UserData => "on_get_user_data",
@@ -56,7 +51,7 @@ impl Slot {
     }
 
     /// How the bridge should convert the callback's result.
-    fn mode(self) -> &'static str {
+    pub fn mode(self) -> &'static str {
         match self {
             Self::ValidateDiscordUser => "bool",
             Self::StaticRequest => "static",
@@ -68,69 +63,40 @@ impl Slot {
 /// Registered callbacks and the loop they run on.
 #[derive(Default)]
 pub struct CallbackProvider {
-    slots: RwLock<[Option<Py<PyAny>>; 5]>,
-    event_loop: RwLock<Option<Py<PyAny>>>,
+    /// In an `Arc` so a call can hold its callback without the GIL.
+    slots: RwLock<[Option<Arc<Py<PyAny>>>; 5]>,
+    calls: Arc<LoopCalls>,
     /// Browsers connecting or joining at the same moment share one call of the
     /// data callbacks (per guild for users and client id); nothing is cached.
     shared_calls: SingleFlight<(Slot, String), Result<Option<Value>, ProviderError>>,
 }
 
-static INVOKE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
 impl CallbackProvider {
     pub fn set(&self, slot: Slot, callback: Option<Py<PyAny>>) {
-        self.slots.write().unwrap_or_else(|e| e.into_inner())[slot.index()] = callback;
+        self.slots.write().unwrap_or_else(|e| e.into_inner())[slot.index()] =
+            callback.map(Arc::new);
+    }
+
+    fn callback(&self, slot: Slot) -> Option<Arc<Py<PyAny>>> {
+        self.slots.read().unwrap_or_else(|e| e.into_inner())[slot.index()].clone()
     }
 
     fn is_set(&self, slot: Slot) -> bool {
         self.slots.read().unwrap_or_else(|e| e.into_inner())[slot.index()].is_some()
     }
 
-    /// Callbacks will run on this loop (the one that awaited `start()`).
-    pub fn set_event_loop(&self, event_loop: Py<PyAny>) {
-        *self.event_loop.write().unwrap_or_else(|e| e.into_inner()) = Some(event_loop);
+    /// The queue the loop's drain function takes calls from.
+    pub fn calls(&self) -> Arc<LoopCalls> {
+        Arc::clone(&self.calls)
     }
 
     /// Calls the callback in `slot` with JSON `args`; `None` if none is registered.
-    async fn call(&self, slot: Slot, args: Value) -> Result<Option<Py<PyAny>>, ProviderError> {
-        // Most requests have no callback to run: answer those without the GIL.
-        if !self.is_set(slot) {
-            return Ok(None);
-        }
-        let outcome = with_python(slot, |py| {
-            let event_loop = self
-                .event_loop
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-                .map(|event_loop| event_loop.clone_ref(py))
-                .ok_or_else(|| PyRuntimeError::new_err("the server is not running"))?;
-            let Some(callback) = self.slots.read().unwrap_or_else(|e| e.into_inner())[slot.index()]
-                .as_ref()
-                .map(|cb| cb.clone_ref(py))
-            else {
-                return Ok(None);
-            };
-            let invoke = INVOKE.get_or_try_init(py, || {
-                PyResult::Ok(py.import("d_back._bridge")?.getattr("invoke")?.unbind())
-            })?;
-            let args = (callback, slot.name(), slot.mode(), pyjson::dumps(&args));
-            let coroutine = invoke.call1(py, args)?.into_bound(py);
-            bridge::run_on_loop(py, &event_loop, coroutine).map(Some)
-        })?;
-        let Some(call) = outcome else {
+    async fn call(&self, slot: Slot, args: Value) -> Result<Option<Reply>, ProviderError> {
+        let Some(callback) = self.callback(slot) else {
             return Ok(None);
         };
-        let outcome = call.outcome.await;
-        call.cancel.disarm();
-        match outcome {
-            Ok(Ok(value)) => Ok(Some(value)),
-            Ok(Err(error)) => with_python(slot, |_| Err(error)),
-            Err(_) => Err(ProviderError(format!(
-                "{}: the event loop stopped before the callback finished",
-                slot.name()
-            ))),
-        }
+        let pending = self.calls.submit(slot, callback, pyjson::dumps(&args))?;
+        pending.outcome().await.map(Some)
     }
 
     /// [`Self::call_json`] for a callback taking nothing or one guild key,
@@ -153,10 +119,11 @@ impl CallbackProvider {
 
     /// Calls a data callback whose result comes back as `json.dumps` text.
     async fn call_json(&self, slot: Slot, args: Value) -> Result<Option<Value>, ProviderError> {
-        let Some(result) = self.call(slot, args).await? else {
-            return Ok(None);
+        let text = match self.call(slot, args).await? {
+            None => return Ok(None),
+            Some(Reply::Json(text)) => text,
+            Some(_) => return Err(unexpected(slot)),
         };
-        let text: String = with_python(slot, |py| result.extract(py))?;
         serde_json::from_str(&text).map(Some).map_err(|e| {
             ProviderError(format!(
                 "{} returned data that is not valid JSON: {e}",
@@ -166,21 +133,9 @@ impl CallbackProvider {
     }
 }
 
-/// Runs `f` with the GIL for the callback in `slot`, unless the interpreter is
-/// shutting down; a Python error becomes a [`ProviderError`] describing it.
-fn with_python<T>(
-    slot: Slot,
-    f: impl FnOnce(Python<'_>) -> PyResult<T>,
-) -> Result<T, ProviderError> {
-    let Some(_entry) = super::interpreter::enter() else {
-        return Err(ProviderError(format!(
-            "{}: the interpreter is shutting down",
-            slot.name()
-        )));
-    };
-    Python::attach(|py| {
-        f(py).map_err(|error| ProviderError(format!("{} failed: {}", slot.name(), error.value(py))))
-    })
+/// A reply of the wrong kind for its callback (a bug, not a user error).
+fn unexpected(slot: Slot) -> ProviderError {
+    ProviderError(format!("{}: unexpected kind of result", slot.name()))
 }
 
 fn key_arg(key: &str) -> Value {
@@ -226,10 +181,11 @@ impl Provider for CallbackProvider {
                 user.clone(),
                 Value::String(key.to_owned()),
             ]);
-            let Some(verdict) = self.call(Slot::ValidateDiscordUser, args).await? else {
-                return Ok(None);
-            };
-            with_python(Slot::ValidateDiscordUser, |py| verdict.extract::<bool>(py)).map(Some)
+            match self.call(Slot::ValidateDiscordUser, args).await? {
+                None => Ok(None),
+                Some(Reply::Bool(verdict)) => Ok(Some(verdict)),
+                Some(_) => Err(unexpected(Slot::ValidateDiscordUser)),
+            }
         })
     }
 
@@ -239,10 +195,11 @@ impl Provider for CallbackProvider {
 
     fn static_override<'a>(&'a self, path: &'a str) -> ProviderFuture<'a, Option<StaticOverride>> {
         Box::pin(async move {
-            let Some(result) = self.call(Slot::StaticRequest, key_arg(path)).await? else {
-                return Ok(None);
-            };
-            with_python(Slot::StaticRequest, |py| static_override(result.bind(py)))
+            match self.call(Slot::StaticRequest, key_arg(path)).await? {
+                None => Ok(None),
+                Some(Reply::Static(over)) => Ok(over),
+                Some(_) => Err(unexpected(Slot::StaticRequest)),
+            }
         })
     }
 
@@ -259,20 +216,4 @@ impl Provider for CallbackProvider {
             Callback::StaticRequest => Slot::StaticRequest,
         })
     }
-}
-
-/// The bridge hands back `None` or `(content_type, path_or_None, bytes_or_None)`.
-fn static_override(result: &Bound<'_, PyAny>) -> PyResult<Option<StaticOverride>> {
-    if result.is_none() {
-        return Ok(None);
-    }
-    let (content_type, path, body): (String, Option<String>, Option<Vec<u8>>) = result.extract()?;
-    Ok(Some(match (path, body) {
-        (_, Some(body)) => StaticOverride::Bytes { content_type, body },
-        (Some(path), None) => StaticOverride::File {
-            content_type,
-            path: PathBuf::from(path),
-        },
-        (None, None) => return Ok(None),
-    }))
 }

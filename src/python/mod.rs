@@ -8,6 +8,7 @@ mod callbacks;
 mod errors;
 mod interpreter;
 mod logging;
+mod loop_calls;
 mod native_server;
 
 use crate::protocol::pyjson;
@@ -26,7 +27,9 @@ fn mock_user_data_json(discord_server_id: &str) -> String {
     pyjson::dumps(&MockProvider.users(discord_server_id))
 }
 
-#[pymodule]
+// Safe without the GIL (free-threaded CPython 3.14t): every pyclass is frozen
+// with its state behind mutexes or atomics, and no Rust state relies on the GIL.
+#[pymodule(gil_used = false)]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
     logging::install(py)?;
@@ -36,5 +39,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(mock_server_data_json, module)?)?;
     module.add_function(wrap_pyfunction!(mock_user_data_json, module)?)?;
     module.add_class::<native_server::NativeServer>()?;
+    module.add_class::<loop_calls::LoopCallQueue>()?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 use super::bridge;
 use super::callbacks::{CallbackProvider, Slot};
 use super::errors::os_error;
+use super::loop_calls::LoopCallQueue;
 use crate::http::connection::HttpLimits;
 use crate::http::{AccessPolicy, StaticRoot};
 use crate::hub::{Fanout, Hub};
@@ -187,7 +188,13 @@ impl NativeServer {
         }
         // Callbacks run on the loop that is starting the server.
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
-        self.callbacks.set_event_loop(event_loop.unbind());
+        let queue = LoopCallQueue(self.callbacks.calls());
+        let runner =
+            bridge::bridge_function(py, "CallRunner")?.call1((event_loop.clone(), queue))?;
+        let drain = runner.getattr("drain")?;
+        self.callbacks
+            .calls()
+            .set_target(event_loop.unbind(), drain.unbind());
         let parts = ServerParts {
             hub: Arc::clone(&self.hub),
             provider: Arc::clone(&self.callbacks) as _,

@@ -1,0 +1,285 @@
+//! Callback calls handed to the asyncio loop in batches.
+//!
+//! A tokio task that needs a callback's result queues the call here. The first
+//! call of a batch schedules one `drain` on the loop (`call_soon_threadsafe`);
+//! every call queued before that drain runs joins it. On the loop thread the
+//! drain starts each call as an asyncio task, and the task's done-callback
+//! hands the converted result back through [`LoopCallQueue::finish`]. So tokio
+//! threads take the GIL only to schedule a drain, never per call or per result,
+//! and a burst of joins costs the loop one wake-up.
+
+use super::callbacks::Slot;
+use super::interpreter;
+use crate::provider::{ProviderError, StaticOverride};
+use pyo3::prelude::*;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::oneshot;
+
+/// A callback's result, converted on the loop thread.
+pub enum Reply {
+    /// `json.dumps` of what a data callback returned.
+    Json(String),
+    /// The truthiness of what `validate_discord_user` returned.
+    Bool(bool),
+    /// What `static_request` asked to serve.
+    Static(Option<StaticOverride>),
+}
+
+type Outcome = Result<Reply, ProviderError>;
+
+/// The calls of one server: queued, running, and to be cancelled.
+#[derive(Default)]
+pub struct LoopCalls {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    to_start: Vec<Start>,
+    to_cancel: Vec<u64>,
+    waiting: HashMap<u64, Waiter>,
+    drain_scheduled: bool,
+    target: Option<Target>,
+}
+
+struct Start {
+    id: u64,
+    slot: Slot,
+    callback: Arc<Py<PyAny>>,
+    args_json: String,
+}
+
+struct Waiter {
+    slot: Slot,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// The loop the callbacks run on and the drain function scheduled on it.
+struct Target {
+    event_loop: Py<PyAny>,
+    drain: Py<PyAny>,
+}
+
+impl LoopCalls {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// From now on calls run on `event_loop`, started by `drain`.
+    pub fn set_target(&self, event_loop: Py<PyAny>, drain: Py<PyAny>) {
+        self.state().target = Some(Target { event_loop, drain });
+    }
+
+    /// Queues a call of `callback` with `args_json` (a JSON array).
+    pub fn submit(
+        self: &Arc<Self>,
+        slot: Slot,
+        callback: Arc<Py<PyAny>>,
+        args_json: String,
+    ) -> Result<Pending, ProviderError> {
+        let (reply, receiver) = oneshot::channel();
+        let (id, wake) = {
+            let mut state = self.state();
+            if state.target.is_none() {
+                return Err(ProviderError(format!(
+                    "{}: the server is not running",
+                    slot.name()
+                )));
+            }
+            let id = state.next_id;
+            state.next_id += 1;
+            state.to_start.push(Start {
+                id,
+                slot,
+                callback,
+                args_json,
+            });
+            state.waiting.insert(id, Waiter { slot, reply });
+            (id, !std::mem::replace(&mut state.drain_scheduled, true))
+        };
+        if wake {
+            self.wake();
+        }
+        Ok(Pending {
+            calls: Arc::clone(self),
+            id,
+            receiver,
+            settled: false,
+        })
+    }
+
+    /// Stops waiting for call `id`: never started if it is still queued,
+    /// cancelled on the loop otherwise.
+    fn cancel(&self, id: u64) {
+        let wake = {
+            let mut state = self.state();
+            if state.waiting.remove(&id).is_none() {
+                return;
+            }
+            if let Some(at) = state.to_start.iter().position(|start| start.id == id) {
+                state.to_start.remove(at);
+                return;
+            }
+            state.to_cancel.push(id);
+            !std::mem::replace(&mut state.drain_scheduled, true)
+        };
+        if wake {
+            self.wake();
+        }
+    }
+
+    /// Schedules a drain on the loop; if that is impossible (the loop is
+    /// closed, the interpreter is exiting) every waiting call fails.
+    fn wake(&self) {
+        let scheduled = interpreter::enter().is_some_and(|_entry| {
+            Python::attach(|py| {
+                let target =
+                    self.state().target.as_ref().map(|target| {
+                        (target.event_loop.clone_ref(py), target.drain.clone_ref(py))
+                    });
+                let Some((event_loop, drain)) = target else {
+                    return false;
+                };
+                match event_loop.call_method1(py, "call_soon_threadsafe", (drain,)) {
+                    Ok(_) => true,
+                    Err(error) => {
+                        tracing::debug!(error = %error.value(py), "cannot schedule callbacks");
+                        false
+                    }
+                }
+            })
+        });
+        if !scheduled {
+            self.fail_all("the event loop is not running");
+        }
+    }
+
+    fn fail_all(&self, why: &str) {
+        let waiting = {
+            let mut state = self.state();
+            state.to_start.clear();
+            state.to_cancel.clear();
+            state.drain_scheduled = false;
+            std::mem::take(&mut state.waiting)
+        };
+        for waiter in waiting.into_values() {
+            let error = ProviderError(format!("{}: {why}", waiter.slot.name()));
+            let _ = waiter.reply.send(Err(error));
+        }
+    }
+}
+
+/// A queued or running call; dropping it before it settles cancels the call.
+pub struct Pending {
+    calls: Arc<LoopCalls>,
+    id: u64,
+    receiver: oneshot::Receiver<Outcome>,
+    settled: bool,
+}
+
+impl Pending {
+    pub async fn outcome(mut self) -> Outcome {
+        let outcome = (&mut self.receiver).await;
+        self.settled = true;
+        outcome.unwrap_or_else(|_| {
+            Err(ProviderError(
+                "the event loop stopped before the callback finished".into(),
+            ))
+        })
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.calls.cancel(self.id);
+        }
+    }
+}
+
+/// The Python side's handle on a server's [`LoopCalls`] (see `d_back._bridge.CallRunner`).
+#[pyclass(frozen, module = "d_back._native")]
+pub struct LoopCallQueue(pub Arc<LoopCalls>);
+
+type StartArgs = (u64, Py<PyAny>, &'static str, &'static str, String);
+
+#[pymethods]
+impl LoopCallQueue {
+    /// The calls to start (id, callback, name, mode, JSON arguments) and the
+    /// ids of running calls to cancel.
+    fn take(&self, py: Python<'_>) -> (Vec<StartArgs>, Vec<u64>) {
+        let (starts, cancels) = {
+            let mut state = self.0.state();
+            state.drain_scheduled = false;
+            (
+                std::mem::take(&mut state.to_start),
+                std::mem::take(&mut state.to_cancel),
+            )
+        };
+        let starts = starts
+            .into_iter()
+            .map(|start| {
+                let slot = start.slot;
+                let callback = start.callback.clone_ref(py);
+                (
+                    start.id,
+                    callback,
+                    slot.name(),
+                    slot.mode(),
+                    start.args_json,
+                )
+            })
+            .collect();
+        (starts, cancels)
+    }
+
+    /// Hands the outcome of the finished task of call `id` to whoever waits.
+    fn finish(&self, py: Python<'_>, id: u64, task: &Bound<'_, PyAny>) -> PyResult<()> {
+        let Some(waiter) = self.0.state().waiting.remove(&id) else {
+            return Ok(()); // nobody waits any more
+        };
+        let slot = waiter.slot;
+        let outcome = if task.call_method0("cancelled")?.is_truthy()? {
+            Err(ProviderError(format!("{}: cancelled", slot.name())))
+        } else {
+            match task.call_method0("result") {
+                Ok(value) => convert(slot, &value)
+                    .map_err(|e| ProviderError(format!("{} failed: {}", slot.name(), e.value(py)))),
+                Err(e) => Err(ProviderError(format!(
+                    "{} failed: {}",
+                    slot.name(),
+                    e.value(py)
+                ))),
+            }
+        };
+        let _ = waiter.reply.send(outcome);
+        Ok(())
+    }
+}
+
+fn convert(slot: Slot, value: &Bound<'_, PyAny>) -> PyResult<Reply> {
+    Ok(match slot.mode() {
+        "bool" => Reply::Bool(value.extract()?),
+        "static" => Reply::Static(static_override(value)?),
+        _ => Reply::Json(value.extract()?),
+    })
+}
+
+/// The bridge hands back `None` or `(content_type, path_or_None, bytes_or_None)`.
+fn static_override(result: &Bound<'_, PyAny>) -> PyResult<Option<StaticOverride>> {
+    if result.is_none() {
+        return Ok(None);
+    }
+    let (content_type, path, body): (String, Option<String>, Option<Vec<u8>>) = result.extract()?;
+    Ok(Some(match (path, body) {
+        (_, Some(body)) => StaticOverride::Bytes { content_type, body },
+        (Some(path), None) => StaticOverride::File {
+            content_type,
+            path: PathBuf::from(path),
+        },
+        (None, None) => return Ok(None),
+    }))
+}
