@@ -125,7 +125,16 @@ fn start_websocket(
             match upgraded.downcast::<TokioIo<TcpStream>>() {
                 Ok(parts) => {
                     let stream = parts.io.into_inner();
-                    crate::ws::serve(stream, parts.read_buf, remote, ws, shutdown).await;
+                    // Boxed: inline, the compiler reserves room for it next to
+                    // the upgrade's own state, doubling every connection's task.
+                    Box::pin(crate::ws::serve(
+                        stream,
+                        parts.read_buf,
+                        remote,
+                        ws,
+                        shutdown,
+                    ))
+                    .await;
                 }
                 Err(_) => tracing::error!("upgraded connection is not a TCP stream"),
             }

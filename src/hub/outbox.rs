@@ -1,8 +1,8 @@
 //! A connection's outbound queue, bounded by frame count and by bytes.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
 
 /// How much may wait for one slow client.
@@ -23,104 +23,218 @@ pub enum Offer {
 }
 
 /// The sending side; cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Outbox {
-    tx: mpsc::Sender<Message>,
-    queued_bytes: Arc<AtomicUsize>,
-    max_bytes: usize,
+    shared: Arc<Shared>,
 }
 
 /// The receiving side, drained by the connection's writer.
 #[derive(Debug)]
 pub struct Inbox {
-    rx: mpsc::Receiver<Message>,
-    queued_bytes: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
 }
+
+/// One queue, shared by its senders and its single receiver. A plain
+/// `VecDeque` behind a mutex: an idle connection's queue holds (almost) no
+/// memory, where a channel keeps a block of slots allocated per connection.
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    limits: QueueLimits,
+    /// Wakes the receiver: a frame was queued or the last sender left.
+    readable: Notify,
+    /// Wakes a sender waiting for room: a frame was taken or the receiver left.
+    room: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    frames: VecDeque<Message>,
+    bytes: usize,
+    /// Places promised to [`Slot`]s, counted against the frame bound.
+    reserved: usize,
+    senders: usize,
+    receiver_gone: bool,
+}
+
+/// An empty queue keeps at most this many slots allocated, enough for a steady
+/// trickle of broadcasts without reallocating.
+const KEEP_CAPACITY: usize = 4;
 
 /// A new queue with the given bounds.
 pub fn queue(limits: QueueLimits) -> (Outbox, Inbox) {
-    let (tx, rx) = mpsc::channel(limits.frames.max(1));
-    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            senders: 1,
+            ..State::default()
+        }),
+        limits,
+        readable: Notify::new(),
+        room: Notify::new(),
+    });
     let outbox = Outbox {
-        tx,
-        queued_bytes: Arc::clone(&queued_bytes),
-        max_bytes: limits.bytes,
+        shared: Arc::clone(&shared),
     };
-    (outbox, Inbox { rx, queued_bytes })
+    (outbox, Inbox { shared })
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn has_room(&self, state: &State) -> bool {
+        state.frames.len() + state.reserved < self.limits.frames.max(1)
+    }
+
+    fn push(&self, state: &mut State, message: Message) {
+        state.bytes += message.len();
+        state.frames.push_back(message);
+        self.readable.notify_one();
+    }
+}
+
+impl Clone for Outbox {
+    fn clone(&self) -> Self {
+        self.shared.state().senders += 1;
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        let last = {
+            let mut state = self.shared.state();
+            state.senders -= 1;
+            state.senders == 0
+        };
+        if last {
+            self.shared.readable.notify_one();
+        }
+    }
 }
 
 impl Outbox {
     /// Queues without waiting, unless either bound is reached.
     pub fn offer(&self, message: Message) -> Offer {
+        let mut state = self.shared.state();
+        if state.receiver_gone {
+            return Offer::Closed;
+        }
         let size = message.len();
-        let queued = self.queued_bytes.fetch_add(size, Ordering::Relaxed);
-        if queued > 0 && queued + size > self.max_bytes {
-            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+        let over_bytes = state.bytes > 0 && state.bytes + size > self.shared.limits.bytes;
+        if over_bytes || !self.shared.has_room(&state) {
             return Offer::Full;
         }
-        match self.tx.try_send(message) {
-            Ok(()) => Offer::Queued,
-            Err(error) => {
-                self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-                match error {
-                    mpsc::error::TrySendError::Full(_) => Offer::Full,
-                    mpsc::error::TrySendError::Closed(_) => Offer::Closed,
-                }
-            }
-        }
+        self.shared.push(&mut state, message);
+        Offer::Queued
     }
 
     /// Queues a reply to the client's own request, waiting for a free slot.
     /// Replies are never dropped, so they are not held to the byte bound.
     pub async fn send(&self, message: Message) -> bool {
-        let Ok(permit) = self.tx.reserve().await else {
-            return false;
-        };
-        self.queued_bytes
-            .fetch_add(message.len(), Ordering::Relaxed);
-        permit.send(message);
-        true
+        match self.reserve().await {
+            Some(slot) => {
+                slot.fill(message);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Waits for a free slot, to be filled later with [`Slot::fill`].
     pub async fn reserve(&self) -> Option<Slot<'_>> {
-        let permit = self.tx.reserve().await.ok()?;
-        Some(Slot {
-            permit,
-            queued_bytes: &self.queued_bytes,
-        })
+        loop {
+            let room = self.shared.room.notified();
+            {
+                let mut state = self.shared.state();
+                if state.receiver_gone {
+                    return None;
+                }
+                if self.shared.has_room(&state) {
+                    state.reserved += 1;
+                    return Some(Slot {
+                        shared: &self.shared,
+                        filled: false,
+                    });
+                }
+            }
+            room.await;
+        }
     }
 }
 
-/// A reserved place in an [`Outbox`].
+/// A reserved place in an [`Outbox`]; given back if dropped unfilled.
 pub struct Slot<'a> {
-    permit: mpsc::Permit<'a, Message>,
-    queued_bytes: &'a AtomicUsize,
+    shared: &'a Shared,
+    filled: bool,
 }
 
 impl Slot<'_> {
-    pub fn fill(self, message: Message) {
-        self.queued_bytes
-            .fetch_add(message.len(), Ordering::Relaxed);
-        self.permit.send(message);
+    pub fn fill(mut self, message: Message) {
+        let mut state = self.shared.state();
+        state.reserved -= 1;
+        self.filled = true;
+        if !state.receiver_gone {
+            self.shared.push(&mut state, message);
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if !self.filled {
+            self.shared.state().reserved -= 1;
+            self.shared.room.notify_one();
+        }
     }
 }
 
 impl Inbox {
-    /// The next frame; `None` once every [`Outbox`] is gone.
+    /// The next frame; `None` once every [`Outbox`] is gone and the queue is empty.
     pub async fn recv(&mut self) -> Option<Message> {
-        let message = self.rx.recv().await?;
-        self.queued_bytes
-            .fetch_sub(message.len(), Ordering::Relaxed);
-        Some(message)
+        loop {
+            let readable = self.shared.readable.notified();
+            {
+                let mut state = self.shared.state();
+                if let Some(message) = self.take(&mut state) {
+                    return Some(message);
+                }
+                if state.senders == 0 {
+                    return None;
+                }
+            }
+            readable.await;
+        }
     }
 
     /// The next frame if one is waiting.
     pub fn try_recv(&mut self) -> Option<Message> {
-        let message = self.rx.try_recv().ok()?;
-        self.queued_bytes
-            .fetch_sub(message.len(), Ordering::Relaxed);
+        let mut state = self.shared.state();
+        self.take(&mut state)
+    }
+
+    fn take(&self, state: &mut State) -> Option<Message> {
+        let message = state.frames.pop_front()?;
+        state.bytes -= message.len();
+        if state.frames.is_empty() && state.frames.capacity() > KEEP_CAPACITY {
+            state.frames = VecDeque::new();
+        }
+        self.shared.room.notify_one();
         Some(message)
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        let mut state = self.shared.state();
+        state.receiver_gone = true;
+        state.frames = VecDeque::new();
+        state.bytes = 0;
+        drop(state);
+        self.shared.room.notify_waiters();
     }
 }
 
@@ -168,6 +282,40 @@ mod tests {
         assert_eq!(inbox.recv().await, Some(Message::text("first")));
         assert!(reply.await.expect("task"));
         assert_eq!(inbox.recv().await, Some(Message::text("reply")));
+    }
+
+    #[tokio::test]
+    async fn a_sender_waiting_for_room_learns_the_receiver_left() {
+        let (outbox, inbox) = queue(QueueLimits {
+            frames: 1,
+            bytes: 64,
+        });
+        assert_eq!(outbox.offer(Message::text("a")), Offer::Queued);
+        let sender = outbox.clone();
+        let waiting = tokio::spawn(async move { sender.send(Message::text("b")).await });
+        tokio::task::yield_now().await;
+        drop(inbox);
+        assert!(!waiting.await.expect("task"));
+    }
+
+    #[tokio::test]
+    async fn reserved_slots_count_and_the_last_sender_ends_the_queue() {
+        let (outbox, mut inbox) = queue(QueueLimits {
+            frames: 2,
+            bytes: 64,
+        });
+        let slot = outbox.reserve().await.expect("slot");
+        assert_eq!(outbox.offer(Message::text("a")), Offer::Queued);
+        assert_eq!(
+            outbox.offer(Message::text("b")),
+            Offer::Full,
+            "one place is promised"
+        );
+        slot.fill(Message::text("join"));
+        drop(outbox);
+        assert_eq!(inbox.recv().await, Some(Message::text("a")));
+        assert_eq!(inbox.recv().await, Some(Message::text("join")));
+        assert_eq!(inbox.recv().await, None, "the last sender is gone");
     }
 
     #[tokio::test]
