@@ -431,6 +431,10 @@ def main(argv: list[str] | None = None) -> int:
         "--expect-version", metavar="VERSION", help="fail unless d_back.__version__ is this"
     )
     args = parser.parse_args(argv)
+    # Started in the background by a non-interactive shell, this process (and so the
+    # server it starts) would ignore SIGINT; the Ctrl-C check needs the default.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.basicConfig(level=logging.INFO, format="smoke: %(message)s")
     logging.getLogger("d_back").setLevel(logging.WARNING)
     try:

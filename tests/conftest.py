@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import signal
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,11 @@ import d_back
 import pytest
 from d_back.server import WebSocketServer
 from helpers import CUSTOM_SERVERS, CUSTOM_USERS, HOST, wait_serving, ws_client
+
+# Run in the background by a non-interactive shell, pytest (and every command-line
+# server it starts) would ignore SIGINT; the Ctrl-C tests need the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_report_header(config):
