@@ -114,7 +114,7 @@ pub async fn timed_call<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::{MockProvider, ServerData, StaticOverride};
+    use crate::provider::{MockProvider, ServerData, StaticOverride, UserList};
     use serde_json::Value;
 
     /// Answers `user_data` through a "callback": slowly, or with an error.
@@ -124,7 +124,7 @@ mod tests {
         fn server_data(&self) -> ProviderFuture<'_, ServerData> {
             Box::pin(async { Err(ProviderError("raised".to_owned())) })
         }
-        fn user_data<'a>(&'a self, _key: &'a str) -> ProviderFuture<'a, Value> {
+        fn user_data<'a>(&'a self, _key: &'a str) -> ProviderFuture<'a, UserList> {
             Box::pin(std::future::pending())
         }
         fn validate_discord_user<'a>(

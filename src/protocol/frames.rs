@@ -17,7 +17,8 @@ pub fn server_list(servers: &Value) -> String {
 
 /// The parts of a successful join's reply.
 pub struct ServerJoin<'a> {
-    pub users: &'a Value,
+    /// The user mapping, already encoded.
+    pub users_json: &'a str,
     /// The id as requested (normalized), e.g. `"default"`, not the resolved one.
     pub requested: &'a str,
     /// Echoed only when the client sent a truthy legacy `password`.
@@ -29,9 +30,9 @@ pub struct ServerJoin<'a> {
 
 /// `{"type": "server-join", "data": {"users", "request", "serverName"[, "clientId"]}}`.
 pub fn server_join(join: &ServerJoin<'_>) -> String {
-    let mut out = String::with_capacity(512);
+    let mut out = String::with_capacity(join.users_json.len() + 192);
     out.push_str(r#"{"type": "server-join", "data": {"users": "#);
-    write_value(&mut out, join.users);
+    out.push_str(join.users_json);
     out.push_str(r#", "request": {"server": "#);
     write_str(&mut out, join.requested);
     if let Some(password) = join.password {
@@ -100,10 +101,9 @@ mod tests {
 
     #[test]
     fn server_join_has_upstream_shape_and_order() {
-        let users = json!({"1": {"uid": "1", "username": "a"}});
         let name = json!("D-World");
         let frame = server_join(&ServerJoin {
-            users: &users,
+            users_json: r#"{"1": {"uid": "1", "username": "a"}}"#,
             requested: "default",
             password: None,
             server_name: &name,
@@ -116,7 +116,7 @@ mod tests {
         let pw = json!("pw");
         let cid = json!(42);
         let frame = server_join(&ServerJoin {
-            users: &json!({}),
+            users_json: "{}",
             requested: "x",
             password: Some(&pw),
             server_name: &name,

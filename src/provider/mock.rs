@@ -1,7 +1,7 @@
 //! The built-in data source, used when no callbacks are registered.
 
 use super::mock_data::{self, CHANNEL, MESSAGES, STATUSES};
-use super::{Provider, ProviderFuture, ServerData, StaticOverride};
+use super::{Provider, ProviderFuture, ServerData, StaticOverride, UserList};
 use serde_json::Value;
 
 /// Serves the demo servers and users, and turns on the mock live events.
@@ -24,14 +24,14 @@ impl Provider for MockProvider {
     fn server_data(&self) -> ProviderFuture<'_, ServerData> {
         Box::pin(async move {
             Ok(ServerData {
-                servers: self.servers(),
+                servers: self.servers().into(),
                 from_mock: true,
             })
         })
     }
 
-    fn user_data<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Value> {
-        Box::pin(async move { Ok(self.users(key)) })
+    fn user_data<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, UserList> {
+        Box::pin(async move { Ok(UserList::from_value(&self.users(key))) })
     }
 
     fn validate_discord_user<'a>(
@@ -64,6 +64,11 @@ pub struct MockEvents {
 }
 
 impl MockEvents {
+    /// Events for mock server `key`, about its mock members.
+    pub fn for_mock_server(key: &str) -> Option<Self> {
+        Self::new(key, &mock_data::users(key))
+    }
+
     /// Events for server `key`, about the members listed in its `users` mapping.
     /// `None` when there is nobody to talk about.
     pub fn new(key: &str, users: &Value) -> Option<Self> {

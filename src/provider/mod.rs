@@ -6,15 +6,18 @@
 mod mock;
 mod mock_data;
 mod single_flight;
+mod users;
 
 pub use mock::{MockEvents, MockProvider};
 pub use single_flight::SingleFlight;
+pub use users::UserList;
 
 use serde_json::Value;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// A boxed provider answer.
 pub type ProviderFuture<'a, T> =
@@ -36,8 +39,9 @@ impl std::error::Error for ProviderError {}
 /// The server list and where it came from.
 #[derive(Debug, Clone)]
 pub struct ServerData {
-    /// Mapping Discord id → `{id, name, default?, passworded?, ...}`.
-    pub servers: Value,
+    /// Mapping Discord id → `{id, name, default?, passworded?, ...}`; shared
+    /// by every connection asking at the same moment.
+    pub servers: Arc<Value>,
     /// True when it is the built-in mock list (enables the mock OAuth bypass).
     pub from_mock: bool,
 }
@@ -89,7 +93,7 @@ pub trait Provider: Send + Sync + 'static {
     fn server_data(&self) -> ProviderFuture<'_, ServerData>;
 
     /// Users of the server with mapping key `key`, sent verbatim in `server-join`.
-    fn user_data<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Value>;
+    fn user_data<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, UserList>;
 
     /// Checks a Discord OAuth login for a passworded server. `None` means no
     /// validator is registered (any well-formed user is accepted).

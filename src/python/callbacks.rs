@@ -8,7 +8,7 @@ use super::loop_calls::{LoopCalls, Reply};
 use crate::protocol::pyjson;
 use crate::provider::{
     Callback, MockProvider, Provider, ProviderError, ProviderFuture, ServerData, SingleFlight,
-    StaticOverride,
+    StaticOverride, UserList,
 };
 use pyo3::prelude::*;
 use serde_json::Value;
@@ -60,6 +60,10 @@ impl Slot {
     }
 }
 
+/// What a shared call hands every request: a callback's result (`None`: no
+/// callback registered), without copying it.
+type Shared<T> = Result<Option<Arc<T>>, ProviderError>;
+
 /// Registered callbacks and the loop they run on.
 #[derive(Default)]
 pub struct CallbackProvider {
@@ -68,7 +72,8 @@ pub struct CallbackProvider {
     calls: Arc<LoopCalls>,
     /// Browsers connecting or joining at the same moment share one call of the
     /// data callbacks (per guild for users and client id); nothing is cached.
-    shared_calls: SingleFlight<(Slot, String), Result<Option<Value>, ProviderError>>,
+    shared_server_calls: SingleFlight<(), Shared<Value>>,
+    shared_guild_calls: SingleFlight<(Slot, String), Shared<str>>,
 }
 
 impl CallbackProvider {
@@ -99,38 +104,37 @@ impl CallbackProvider {
         pending.outcome().await.map(Some)
     }
 
-    /// [`Self::call_json`] for a callback taking nothing or one guild key,
-    /// sharing the call with identical requests already in flight.
-    async fn call_json_shared(
-        &self,
-        slot: Slot,
-        key: Option<&str>,
-    ) -> Result<Option<Value>, ProviderError> {
-        let args = Value::Array(
-            key.map(|k| Value::String(k.to_owned()))
-                .into_iter()
-                .collect(),
-        );
-        let flight_key = (slot, key.unwrap_or_default().to_owned());
-        self.shared_calls
-            .run(&flight_key, || self.call_json(slot, args.clone()))
-            .await
+    /// Calls a data callback; its result comes back as `json.dumps` text.
+    async fn call_json(&self, slot: Slot, args: Value) -> Result<Option<String>, ProviderError> {
+        match self.call(slot, args).await? {
+            None => Ok(None),
+            Some(Reply::Json(text)) => Ok(Some(text)),
+            Some(_) => Err(unexpected(slot)),
+        }
     }
 
-    /// Calls a data callback whose result comes back as `json.dumps` text.
-    async fn call_json(&self, slot: Slot, args: Value) -> Result<Option<Value>, ProviderError> {
-        let text = match self.call(slot, args).await? {
-            None => return Ok(None),
-            Some(Reply::Json(text)) => text,
-            Some(_) => return Err(unexpected(slot)),
-        };
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            ProviderError(format!(
-                "{} returned data that is not valid JSON: {e}",
-                slot.name()
-            ))
-        })
+    /// [`Self::call_json`] for a callback taking one guild key, sharing the
+    /// call with identical requests already in flight.
+    async fn call_json_for_guild(
+        &self,
+        slot: Slot,
+        key: &str,
+    ) -> Result<Option<Arc<str>>, ProviderError> {
+        self.shared_guild_calls
+            .run(&(slot, key.to_owned()), || async {
+                Ok(self.call_json(slot, key_arg(key)).await?.map(Arc::from))
+            })
+            .await
     }
+}
+
+fn parse(slot: Slot, text: &str) -> Result<Value, ProviderError> {
+    serde_json::from_str(text).map_err(|e| {
+        ProviderError(format!(
+            "{} returned data that is not valid JSON: {e}",
+            slot.name()
+        ))
+    })
 }
 
 /// A reply of the wrong kind for its callback (a bug, not a user error).
@@ -145,27 +149,32 @@ fn key_arg(key: &str) -> Value {
 impl Provider for CallbackProvider {
     fn server_data(&self) -> ProviderFuture<'_, ServerData> {
         Box::pin(async move {
-            Ok(match self.call_json_shared(Slot::ServerData, None).await? {
+            let shared = self.shared_server_calls.run(&(), || async {
+                let text = self
+                    .call_json(Slot::ServerData, Value::Array(Vec::new()))
+                    .await?;
+                text.map(|text| parse(Slot::ServerData, &text).map(Arc::new))
+                    .transpose()
+            });
+            Ok(match shared.await? {
                 Some(servers) => ServerData {
                     servers,
                     from_mock: false,
                 },
                 None => ServerData {
-                    servers: MockProvider.servers(),
+                    servers: Arc::new(MockProvider.servers()),
                     from_mock: true,
                 },
             })
         })
     }
 
-    fn user_data<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Value> {
+    fn user_data<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, UserList> {
         Box::pin(async move {
-            Ok(
-                match self.call_json_shared(Slot::UserData, Some(key)).await? {
-                    Some(users) => users,
-                    None => MockProvider.users(key),
-                },
-            )
+            Ok(match self.call_json_for_guild(Slot::UserData, key).await? {
+                Some(text) => UserList::from_json_dumps(text),
+                None => UserList::from_value(&MockProvider.users(key)),
+            })
         })
     }
 
@@ -190,7 +199,12 @@ impl Provider for CallbackProvider {
     }
 
     fn client_id<'a>(&'a self, key: &'a str) -> ProviderFuture<'a, Option<Value>> {
-        Box::pin(async move { self.call_json_shared(Slot::ClientId, Some(key)).await })
+        Box::pin(async move {
+            match self.call_json_for_guild(Slot::ClientId, key).await? {
+                Some(text) => parse(Slot::ClientId, &text).map(Some),
+                None => Ok(None),
+            }
+        })
     }
 
     fn static_override<'a>(&'a self, path: &'a str) -> ProviderFuture<'a, Option<StaticOverride>> {

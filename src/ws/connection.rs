@@ -231,7 +231,7 @@ impl Session<'_> {
             .join(self.id, &joined.key, requested, slot, joined.frame);
         self.joined = true;
         self.mock = if self.ctx.provider.mock_events() {
-            MockEvents::new(&joined.key, &joined.users).map(|events| self.mock_timers(events))
+            MockEvents::for_mock_server(&joined.key).map(|events| self.mock_timers(events))
         } else {
             None
         };

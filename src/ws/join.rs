@@ -17,8 +17,6 @@ pub(super) struct Joined {
     pub key: String,
     /// The encoded `server-join` frame.
     pub frame: String,
-    /// The users sent in the frame (the mock events pick from them).
-    pub users: Value,
 }
 
 /// The first frame of every connection. A failing provider yields an empty
@@ -55,16 +53,15 @@ pub(super) async fn connect(
             }
         }
     }
-    let users = call(ctx, Callback::UserData, provider.user_data(matched.key))
-        .await
-        .map_err(|_| errors::CANNOT_CONNECT)?;
-    let client_id = call(ctx, Callback::ClientId, provider.client_id(matched.key))
-        .await
-        .ok()
-        .flatten()
-        .filter(py_truthy);
+    // Both at once: with Python callbacks they reach the bot's loop together.
+    let (users, client_id) = tokio::join!(
+        call(ctx, Callback::UserData, provider.user_data(matched.key)),
+        call(ctx, Callback::ClientId, provider.client_id(matched.key)),
+    );
+    let users = users.map_err(|_| errors::CANNOT_CONNECT)?;
+    let client_id = client_id.ok().flatten().filter(py_truthy);
     let frame = frames::server_join(&ServerJoin {
-        users: &users,
+        users_json: users.as_json(),
         requested: &request.server,
         password: request.password.as_ref(),
         server_name: matched.name,
@@ -73,7 +70,6 @@ pub(super) async fn connect(
     Ok(Joined {
         key: matched.key.to_owned(),
         frame,
-        users,
     })
 }
 

@@ -17,7 +17,7 @@ use d_back::http::connection::HttpLimits;
 use d_back::http::{AccessPolicy, StaticRoot};
 use d_back::hub::Hub;
 use d_back::protocol::pyjson;
-use d_back::provider::{Provider, ProviderFuture, ServerData, StaticOverride};
+use d_back::provider::{Provider, ProviderFuture, ServerData, StaticOverride, UserList};
 use d_back::server::{Server, ServerParts};
 use d_back::ws::WsConfig;
 use serde_json::{json, Value};
@@ -67,19 +67,20 @@ impl BenchProvider {
     }
 }
 
-// Like a cog's callbacks, every call hands out a fresh copy of the data.
+// Like a cog's callbacks, every call builds the data afresh (and the users are
+// encoded, as the bridge's `json.dumps` encodes a callback's result).
 impl Provider for BenchProvider {
     fn server_data(&self) -> ProviderFuture<'_, ServerData> {
         Box::pin(async move {
             Ok(ServerData {
-                servers: self.servers.clone(),
+                servers: Arc::new(self.servers.clone()),
                 from_mock: false,
             })
         })
     }
 
-    fn user_data<'a>(&'a self, _key: &'a str) -> ProviderFuture<'a, Value> {
-        Box::pin(async move { Ok(self.users.clone()) })
+    fn user_data<'a>(&'a self, _key: &'a str) -> ProviderFuture<'a, UserList> {
+        Box::pin(async move { Ok(UserList::from_value(&self.users.clone())) })
     }
 
     fn validate_discord_user<'a>(
