@@ -4,6 +4,7 @@
 //! knows nothing about Python; the optional `python` feature adds the pyo3
 //! binding layer.
 
+pub mod doorbell;
 pub mod http;
 pub mod hub;
 pub mod metrics;

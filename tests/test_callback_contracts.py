@@ -397,6 +397,56 @@ async def test_loop_bound_lock_and_queue_work_inside_callbacks(start_server):
         assert await asyncio.wait_for(calls.get(), TIMEOUT) == "1001"
 
 
+async def test_stopping_leaves_the_bots_loop_watching_nothing_of_ours():
+    """While serving, the loop watches a socket the server rings when callbacks are
+    due; every stop gives it back, so start/stop cycles leave the bot's loop (and its
+    file descriptors) as they found it."""
+    loop = asyncio.get_running_loop()
+    watched_before = set(loop._selector.get_map())  # the default selector event loop
+    for _ in range(3):
+        server = WebSocketServer(0, HOST)
+        server.on_get_server_data(lambda: SERVERS)
+        server.on_get_user_data(users_of)
+        task = asyncio.create_task(server.start())
+        port = await wait_serving(server, task)
+        assert len(set(loop._selector.get_map()) - watched_before) == 1
+        async with ws_client(port) as client:
+            assert await client.join("alpha") == join_reply("1001", "alpha", "Alpha", False)
+        await asyncio.wait_for(server.stop(), 15)
+        await asyncio.wait_for(task, 15)
+        assert set(loop._selector.get_map()) == watched_before
+
+
+def test_callbacks_run_on_a_loop_that_cannot_watch_sockets():
+    """Loops without `add_reader` (Windows' proactor loop) get their callback calls
+    scheduled with `call_soon_threadsafe` instead."""
+
+    class NoAddReaderLoop(asyncio.SelectorEventLoop):
+        def add_reader(self, fd: Any, callback: Any, *args: Any) -> None:
+            raise NotImplementedError
+
+    async def scenario() -> None:
+        server = WebSocketServer(0, HOST)
+        server.on_get_server_data(lambda: SERVERS)
+        server.on_get_user_data(users_of)
+        task = asyncio.create_task(server.start())
+        port = await wait_serving(server, task)
+        try:
+            for _ in range(3):
+                async with ws_client(port) as client:
+                    assert client.server_list == SERVERS
+                    assert await client.join("beta") == join_reply("1002", "beta", "Beta", False)
+        finally:
+            await asyncio.wait_for(server.stop(), 15)
+            await asyncio.wait_for(task, 15)
+
+    loop = NoAddReaderLoop()
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+
+
 # --------------------------------------------------------------------------------------
 # Registration styles and timing
 

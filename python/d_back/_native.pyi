@@ -56,6 +56,8 @@ class NativeServer:
 
         Must be awaited inside a coroutine running on the asyncio loop that callbacks
         should run on. Raises OSError when the address cannot be bound."""
+    def release_loop(self) -> None:
+        """After a run, on the loop's thread: the loop stops watching for callback calls."""
     def wait_stopped(self) -> Awaitable[None]:
         """Resolves once the server has stopped (immediately if it is not serving)."""
     def stop(self) -> Awaitable[None]:
@@ -79,10 +81,13 @@ class NativeServer:
 class LoopCallQueue:
     """A server's queue of callback calls, drained on its loop by `d_back._bridge.CallRunner`."""
 
+    def doorbell_fd(self) -> int | None:
+        """A descriptor for `loop.add_reader(fd, drain)`: readable when calls wait."""
     def take(
         self,
     ) -> tuple[list[tuple[int, Callable[..., Any], str, str, str]], list[int]]:
         """The calls to start, as `(id, callback, name, mode, args_json)`, and the ids of
         running calls to cancel."""
-    def finish(self, id: int, task: Any) -> None:
-        """Hand the outcome of call `id`'s finished task to the waiting request."""
+    def finish(self, id: int, ok: bool, value: Any) -> None:
+        """Hand the outcome of call `id` to the waiting request: its result if `ok`,
+        else the exception it ended with."""

@@ -323,6 +323,8 @@ class WebSocketServer:
                 await self._native.stop()
                 raise
         finally:
+            if not run.stop_requested:  # otherwise stop() releases it once stopped
+                self._native.release_loop()
             if self._run is run:
                 self._run = None
             run.finished.set()
@@ -341,6 +343,7 @@ class WebSocketServer:
             await run.bound.wait()
         was_serving = self._native.is_serving
         await self._native.stop()
+        self._native.release_loop()
         if run is not None and run.task is not asyncio.current_task():
             await run.finished.wait()
         if was_serving:

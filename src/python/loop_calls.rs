@@ -1,15 +1,17 @@
 //! Callback calls handed to the asyncio loop in batches.
 //!
 //! A tokio task that needs a callback's result queues the call here. The first
-//! call of a batch schedules one `drain` on the loop (`call_soon_threadsafe`);
-//! every call queued before that drain runs joins it. On the loop thread the
-//! drain starts each call as an asyncio task, and the task's done-callback
-//! hands the converted result back through [`LoopCallQueue::finish`]. So tokio
-//! threads take the GIL only to schedule a drain, never per call or per result,
-//! and a burst of joins costs the loop one wake-up.
+//! call of a batch schedules one `drain` on the loop: it rings the loop's
+//! [`Doorbell`] (no GIL), or where the loop cannot watch it, goes through
+//! `call_soon_threadsafe`. Every call queued before that drain runs joins it.
+//! On the loop thread the drain starts each call as an asyncio task, and the
+//! task's done-callback hands the converted result back through
+//! [`LoopCallQueue::finish`]. So tokio threads need no GIL per call or per
+//! result, and a burst of joins costs the loop one wake-up.
 
 use super::callbacks::Slot;
 use super::interpreter;
+use crate::doorbell::Doorbell;
 use crate::provider::{ProviderError, StaticOverride};
 use pyo3::prelude::*;
 use std::collections::HashMap;
@@ -30,9 +32,22 @@ pub enum Reply {
 type Outcome = Result<Reply, ProviderError>;
 
 /// The calls of one server: queued, running, and to be cancelled.
-#[derive(Default)]
 pub struct LoopCalls {
     state: Mutex<State>,
+    /// `None` if no socket pair could be made; wake-ups then take the GIL.
+    doorbell: Option<Doorbell>,
+}
+
+impl Default for LoopCalls {
+    fn default() -> Self {
+        let doorbell = Doorbell::new()
+            .inspect_err(|error| tracing::debug!(%error, "no doorbell for the asyncio loop"))
+            .ok();
+        Self {
+            state: Mutex::default(),
+            doorbell,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -61,6 +76,8 @@ struct Waiter {
 struct Target {
     event_loop: Py<PyAny>,
     drain: Py<PyAny>,
+    /// Whether the loop watches the doorbell (and runs `drain` when it rings).
+    watches_doorbell: bool,
 }
 
 impl LoopCalls {
@@ -68,9 +85,19 @@ impl LoopCalls {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// From now on calls run on `event_loop`, started by `drain`.
-    pub fn set_target(&self, event_loop: Py<PyAny>, drain: Py<PyAny>) {
-        self.state().target = Some(Target { event_loop, drain });
+    /// From now on calls run on `event_loop`, started by `drain`, which the
+    /// loop runs by itself when the doorbell rings if `watches_doorbell`.
+    pub fn set_target(&self, event_loop: Py<PyAny>, drain: Py<PyAny>, watches_doorbell: bool) {
+        self.state().target = Some(Target {
+            event_loop,
+            drain,
+            watches_doorbell,
+        });
+    }
+
+    /// The descriptor the loop should watch for [`Self::set_target`].
+    pub fn doorbell_fd(&self) -> Option<i64> {
+        self.doorbell.as_ref()?.fd().map(i64::from)
     }
 
     /// Queues a call of `callback` with `args_json` (a JSON array).
@@ -134,6 +161,14 @@ impl LoopCalls {
     /// Schedules a drain on the loop; if that is impossible (the loop is
     /// closed, the interpreter is exiting) every waiting call fails.
     fn wake(&self) {
+        let watched = self
+            .state()
+            .target
+            .as_ref()
+            .is_some_and(|target| target.watches_doorbell);
+        if watched && self.doorbell.as_ref().is_some_and(Doorbell::ring) {
+            return;
+        }
         let scheduled = interpreter::enter().is_some_and(|_entry| {
             Python::attach(|py| {
                 let target =
@@ -208,9 +243,19 @@ type StartArgs = (u64, Py<PyAny>, &'static str, &'static str, String);
 
 #[pymethods]
 impl LoopCallQueue {
+    /// The descriptor for `loop.add_reader(fd, drain)`; `None` if there is none.
+    fn doorbell_fd(&self) -> Option<i64> {
+        self.0.doorbell_fd()
+    }
+
     /// The calls to start (id, callback, name, mode, JSON arguments) and the
     /// ids of running calls to cancel.
     fn take(&self, py: Python<'_>) -> (Vec<StartArgs>, Vec<u64>) {
+        // Rings from now on are for calls this take may miss: they wake the
+        // loop again (at worst for nothing).
+        if let Some(doorbell) = &self.0.doorbell {
+            doorbell.silence();
+        }
         let (starts, cancels) = {
             let mut state = self.0.state();
             state.drain_scheduled = false;
@@ -236,24 +281,20 @@ impl LoopCallQueue {
         (starts, cancels)
     }
 
-    /// Hands the outcome of the finished task of call `id` to whoever waits.
-    fn finish(&self, py: Python<'_>, id: u64, task: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// Hands the outcome of call `id` to whoever waits: its converted result
+    /// if `ok`, else the exception it ended with.
+    fn finish(&self, py: Python<'_>, id: u64, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let Some(waiter) = self.0.state().waiting.remove(&id) else {
             return Ok(()); // nobody waits any more
         };
-        let slot = waiter.slot;
-        let outcome = if task.call_method0("cancelled")?.is_truthy()? {
-            Err(ProviderError(format!("{}: cancelled", slot.name())))
+        let name = waiter.slot.name();
+        let outcome = if ok {
+            convert(waiter.slot, value)
+                .map_err(|e| ProviderError(format!("{name} failed: {}", e.value(py))))
+        } else if value.is_instance_of::<pyo3::exceptions::asyncio::CancelledError>() {
+            Err(ProviderError(format!("{name}: cancelled")))
         } else {
-            match task.call_method0("result") {
-                Ok(value) => convert(slot, &value)
-                    .map_err(|e| ProviderError(format!("{} failed: {}", slot.name(), e.value(py)))),
-                Err(e) => Err(ProviderError(format!(
-                    "{} failed: {}",
-                    slot.name(),
-                    e.value(py)
-                ))),
-            }
+            Err(ProviderError(format!("{name} failed: {value}")))
         };
         let _ = waiter.reply.send(outcome);
         Ok(())

@@ -28,6 +28,8 @@ pub struct NativeServer {
     http_limits: Mutex<HttpLimits>,
     access: Mutex<AccessPolicy>,
     running: Arc<Mutex<Option<Arc<Server>>>>,
+    /// The `CallRunner` of the loop the last bind came from, until released.
+    runner: Mutex<Option<Py<PyAny>>>,
 }
 
 fn positive_seconds(what: &str, value: f64) -> PyResult<Duration> {
@@ -59,6 +61,7 @@ impl NativeServer {
             http_limits: Mutex::new(HttpLimits::default()),
             access: Mutex::new(AccessPolicy::default()),
             running: Arc::new(Mutex::new(None)),
+            runner: Mutex::new(None),
         }
     }
 
@@ -188,13 +191,16 @@ impl NativeServer {
         }
         // Callbacks run on the loop that is starting the server.
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+        self.release_loop(py)?;
         let queue = LoopCallQueue(self.callbacks.calls());
         let runner =
             bridge::bridge_function(py, "CallRunner")?.call1((event_loop.clone(), queue))?;
         let drain = runner.getattr("drain")?;
+        let watches_doorbell = runner.getattr("watches_doorbell")?.is_truthy()?;
         self.callbacks
             .calls()
-            .set_target(event_loop.unbind(), drain.unbind());
+            .set_target(event_loop.unbind(), drain.unbind(), watches_doorbell);
+        *lock(&self.runner) = Some(runner.unbind());
         let parts = ServerParts {
             hub: Arc::clone(&self.hub),
             provider: Arc::clone(&self.callbacks) as _,
@@ -225,6 +231,16 @@ impl NativeServer {
             }
             Ok(addrs)
         })
+    }
+
+    /// After a run: the loop stops watching for callback calls. Call on the
+    /// loop's thread once the server has stopped.
+    fn release_loop(&self, py: Python<'_>) -> PyResult<()> {
+        let runner = lock(&self.runner).take();
+        match runner {
+            Some(runner) => runner.call_method0(py, "close").map(drop),
+            None => Ok(()),
+        }
     }
 
     /// Resolves once the server has stopped (at once when it is not running).
