@@ -15,6 +15,11 @@ use crate::protocol::pyjson;
 use crate::provider::MockProvider;
 use pyo3::prelude::*;
 
+// Connections allocate and free many small buffers from several threads at
+// once; mimalloc does that with less work than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The mock server list as `json.dumps` text.
 #[pyfunction]
 fn mock_server_data_json() -> String {

@@ -23,6 +23,9 @@ use d_back::ws::WsConfig;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The benchmark's data, the same as `servers/common.py`: one default server,
