@@ -1,10 +1,12 @@
 //! Reads client messages from the socket. While a connection is idle it holds
-//! no read buffer: the buffer is allocated when the socket becomes readable and
-//! released once every byte in it has been decoded.
+//! no read buffer: one is lent to each read attempt and released again when
+//! nothing came or once every byte in it has been decoded.
 
 use super::decode::{Decoder, ReadError};
 use bytes::{Bytes, BytesMut};
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -36,6 +38,18 @@ impl FrameReader {
         }
     }
 
+    /// Reads what the socket has into the buffer. A read through `poll_read`
+    /// (rather than waiting for readiness, then trying) lets tokio see a short
+    /// read as the socket drained, which saves a failing `recv` per message.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.buf.reserve(READ_CHUNK);
+        let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf);
+        if read.is_pending() && self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+        read
+    }
+
     /// The next message; `None` once the client has closed the TCP connection.
     pub async fn next(&mut self) -> Option<Result<Message, ReadFailure>> {
         loop {
@@ -44,17 +58,9 @@ impl FrameReader {
                 Ok(None) => {}
                 Err(error) => return Some(Err(ReadFailure::Bad(error))),
             }
-            if self.buf.is_empty() {
-                self.buf = BytesMut::new();
-            }
-            if let Err(error) = self.io.readable().await {
-                return Some(Err(ReadFailure::Io(error)));
-            }
-            self.buf.reserve(READ_CHUNK);
-            match self.io.try_read_buf(&mut self.buf) {
+            match std::future::poll_fn(|cx| self.poll_fill(cx)).await {
                 Ok(0) => return None,
                 Ok(_) => {}
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                 Err(error) => return Some(Err(ReadFailure::Io(error))),
             }
         }
