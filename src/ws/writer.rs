@@ -68,10 +68,15 @@ impl Writer {
         // A client whose socket accepts nothing for this long has stopped reading.
         let stall = config.ping_timeout;
         let closing = config.close_timeout;
+        // One wait for the whole connection: every writer waits on the same
+        // server-wide token, and a wait made afresh per frame would lock its
+        // list of waiters twice per frame.
+        let shutdown = self.shutdown.clone();
+        let mut stopping = std::pin::pin!(shutdown.cancelled());
         let result: io::Result<()> = loop {
             tokio::select! {
                 biased;
-                _ = self.shutdown.cancelled() => {
+                _ = &mut stopping => {
                     break within(closing, send_close(&mut io, CloseCode::Away, "")).await;
                 }
                 frame = &mut self.close_requests, if !close_requested => {
