@@ -123,6 +123,52 @@ async def test_values_are_passed_through_verbatim(data_server):
         assert (await client.recv())["data"] == {"uid": "u", "status": None}
 
 
+class Label(str):
+    """A str subclass, as some libraries hand out."""
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", "", "\x00\x1f\x7f \\ \"", "lone \ud800 surrogate", Label("subclass")],
+    ids=["plain", "empty", "controls", "lone-surrogate", "str-subclass"],
+)
+async def test_every_kind_of_string_is_sent_as_json_dumps_would(data_server, text):
+    async with data_server.client() as client:
+        await client.join_ok("beta")
+        server = data_server.server
+        await server.broadcast_message(BETA, text, text, text)
+        await server.broadcast_presence(BETA, text, text, text, text, True)
+        await server.broadcast_client_id_update(BETA, text)
+        optional = {"username": text, "roleColor": text} if text else {}
+        assert [await client.recv_raw() for _ in range(3)] == [
+            json.dumps(
+                {
+                    "type": "message",
+                    "server": BETA,
+                    "data": {"uid": text, "message": text, "channel": text},
+                }
+            ),
+            json.dumps(
+                {
+                    "type": "presence",
+                    "server": BETA,
+                    "data": {"uid": text, "status": text, **optional, "delete": True},
+                }
+            ),
+            json.dumps({"type": "update-clientid", "server": BETA, "data": {"clientId": text}}),
+        ]
+
+
+async def test_frames_of_plain_and_other_values_keep_their_order(data_server):
+    async with data_server.client() as client:
+        await client.join_ok("beta")
+        server = data_server.server
+        for n in range(30):  # plain str frames and json.dumps-encoded ones interleaved
+            await server.broadcast_message(BETA, "u", str(n) if n % 2 else n, "c")
+        messages = [(await client.recv())["data"]["message"] for _ in range(30)]
+        assert messages == [str(n) if n % 2 else n for n in range(30)]
+
+
 async def test_only_clients_joined_to_that_server_receive(data_server):
     server = data_server.server
     async with contextlib.AsyncExitStack() as stack:

@@ -67,8 +67,25 @@ class NativeServer:
     def broadcast(self, server: str, frame: str) -> int:
         """Queue an encoded text frame for every connection joined to `server`.
 
-        Returns how many are joined now; a native fan-out task sends the frame, in
-        submission order, so the call costs the same whatever the audience."""
+        Returns how many are joined now (0 while not serving); a native fan-out task
+        sends the frame, in submission order, so the call costs the same whatever the
+        audience."""
+    def broadcast_message(self, server: Any, uid: Any, message: Any, channel: Any) -> int | None:
+        """`broadcast(server, <message frame>)` encoded natively when every value is a
+        plain `str`; None (nothing sent) when a value needs `json.dumps`."""
+    def broadcast_presence(
+        self,
+        server: Any,
+        uid: Any,
+        status: Any,
+        username: Any = None,
+        role_color: Any = None,
+        delete: Any = None,
+    ) -> int | None:
+        """Like `broadcast_message`, for a presence frame; `username`/`role_color` must
+        be None or str and `delete` a bool, else None is returned."""
+    def broadcast_client_id_update(self, server: Any, client_id: Any) -> int | None:
+        """Like `broadcast_message`, for an `update-clientid` frame."""
     def send_to(self, connection_id: int, frame: str) -> bool:
         """Queue a text frame to one connection; False if it is gone or its queue is full."""
     def connection_count(self) -> int: ...

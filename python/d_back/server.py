@@ -49,6 +49,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+
+def _not_sent(server: object, kind: str) -> None:
+    logger.debug("no connections joined to server %r; %s not sent", server, kind)
+
 DEFAULT_STATIC_DIR = Path(__file__).parent / "dist"
 DEFAULT_CALLBACK_TIMEOUT = 10.0
 
@@ -361,12 +365,16 @@ class WebSocketServer:
             TypeError: a value is not JSON-serializable (nothing is sent).
             ValueError: a float is NaN or infinite (nothing is sent).
         """
-        frame = {
-            "type": "message",
-            "server": server,
-            "data": {"uid": uid, "message": message, "channel": channel},
-        }
-        self._broadcast(server, frame)
+        sent = self._native.broadcast_message(server, uid, message, channel)
+        if sent is None:  # not all plain str: json.dumps encodes it
+            frame = {
+                "type": "message",
+                "server": server,
+                "data": {"uid": uid, "message": message, "channel": channel},
+            }
+            sent = self._broadcast(server, frame)
+        if not sent:
+            _not_sent(server, "message")
 
     async def broadcast_presence(
         self,
@@ -387,14 +395,18 @@ class WebSocketServer:
             TypeError: a value is not JSON-serializable (nothing is sent).
             ValueError: a float is NaN or infinite (nothing is sent).
         """
-        data: dict[str, Any] = {"uid": uid, "status": status}
-        if username:
-            data["username"] = username
-        if role_color:
-            data["roleColor"] = role_color
-        if delete:
-            data["delete"] = True
-        self._broadcast(server, {"type": "presence", "server": server, "data": data})
+        sent = self._native.broadcast_presence(server, uid, status, username, role_color, delete)
+        if sent is None:  # not all plain str: json.dumps encodes it
+            data: dict[str, Any] = {"uid": uid, "status": status}
+            if username:
+                data["username"] = username
+            if role_color:
+                data["roleColor"] = role_color
+            if delete:
+                data["delete"] = True
+            sent = self._broadcast(server, {"type": "presence", "server": server, "data": data})
+        if not sent:
+            _not_sent(server, "presence")
 
     async def broadcast_client_id_update(self, server: str, client_id: str) -> None:
         """Tell every connection joined to `server` the new Discord OAuth client id.
@@ -405,18 +417,21 @@ class WebSocketServer:
             TypeError: a value is not JSON-serializable (nothing is sent).
             ValueError: a float is NaN or infinite (nothing is sent).
         """
-        frame = {"type": "update-clientid", "server": server, "data": {"clientId": client_id}}
-        self._broadcast(server, frame)
+        sent = self._native.broadcast_client_id_update(server, client_id)
+        if sent is None:  # not a plain str: json.dumps encodes it
+            frame = {"type": "update-clientid", "server": server, "data": {"clientId": client_id}}
+            sent = self._broadcast(server, frame)
+        if not sent:
+            _not_sent(server, "update-clientid")
 
-    def _broadcast(self, server: object, frame: dict[str, Any]) -> None:
-        # Encoded once; errors reach the caller. NaN/Infinity are refused: the
-        # browser's JSON.parse cannot read them.
+    def _broadcast(self, server: object, frame: dict[str, Any]) -> int:
+        # Frames the core could not encode (values that are not plain str),
+        # encoded once by json.dumps; errors reach the caller. NaN/Infinity
+        # are refused: the browser's JSON.parse cannot read them.
         text = json.dumps(frame, allow_nan=False)
-        recipients = 0
-        if isinstance(server, str) and self._native.is_serving:
-            recipients = self._native.broadcast(server, text)
-        if not recipients:
-            logger.debug("no connections joined to server %r; %s not sent", server, frame["type"])
+        if isinstance(server, str):
+            return self._native.broadcast(server, text)
+        return 0
 
     # -- helpers upstream code relies on ----------------------------------------
 

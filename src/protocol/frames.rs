@@ -58,20 +58,66 @@ pub fn error(message: &str) -> String {
     out
 }
 
+/// A presence change: `{"type": "presence", "server", "data": {"uid", "status"
+/// [, "username"][, "roleColor"][, "delete": true]}}`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Presence<'a> {
+    pub server: &'a str,
+    pub uid: &'a str,
+    pub status: &'a str,
+    pub username: Option<&'a str>,
+    pub role_color: Option<&'a str>,
+    /// The user leaves the world.
+    pub delete: bool,
+}
+
 /// A mock-mode presence event: `{"type": "presence", "server", "data": {"uid", "status"}}`.
 pub fn presence(server: &str, uid: &str, status: &str) -> String {
+    presence_change(&Presence {
+        server,
+        uid,
+        status,
+        ..Presence::default()
+    })
+}
+
+/// The frame `broadcast_presence` sends.
+pub fn presence_change(change: &Presence<'_>) -> String {
     let mut out = String::with_capacity(128);
     out.push_str(r#"{"type": "presence", "server": "#);
-    write_str(&mut out, server);
+    write_str(&mut out, change.server);
     out.push_str(r#", "data": {"uid": "#);
-    write_str(&mut out, uid);
+    write_str(&mut out, change.uid);
     out.push_str(r#", "status": "#);
-    write_str(&mut out, status);
+    write_str(&mut out, change.status);
+    if let Some(username) = change.username {
+        out.push_str(r#", "username": "#);
+        write_str(&mut out, username);
+    }
+    if let Some(color) = change.role_color {
+        out.push_str(r#", "roleColor": "#);
+        write_str(&mut out, color);
+    }
+    if change.delete {
+        out.push_str(r#", "delete": true"#);
+    }
     out.push_str("}}");
     out
 }
 
-/// A mock-mode chat event: `{"type": "message", "server", "data": {"uid", "message", "channel"}}`.
+/// `{"type": "update-clientid", "server", "data": {"clientId"}}`.
+pub fn client_id_update(server: &str, client_id: &str) -> String {
+    let mut out = String::with_capacity(96);
+    out.push_str(r#"{"type": "update-clientid", "server": "#);
+    write_str(&mut out, server);
+    out.push_str(r#", "data": {"clientId": "#);
+    write_str(&mut out, client_id);
+    out.push_str("}}");
+    out
+}
+
+/// A chat message (mock mode, `broadcast_message`):
+/// `{"type": "message", "server", "data": {"uid", "message", "channel"}}`.
 pub fn message(server: &str, uid: &str, message: &str, channel: &str) -> String {
     let mut out = String::with_capacity(160);
     out.push_str(r#"{"type": "message", "server": "#);
@@ -137,6 +183,26 @@ mod tests {
         assert_eq!(
             message("k", "u", "what's up?", "c"),
             r#"{"type": "message", "server": "k", "data": {"uid": "u", "message": "what's up?", "channel": "c"}}"#
+        );
+    }
+
+    #[test]
+    fn presence_extras_follow_in_upstream_order() {
+        let frame = presence_change(&Presence {
+            server: "k",
+            uid: "u",
+            status: "online",
+            username: Some("Ann"),
+            role_color: Some("#fff"),
+            delete: true,
+        });
+        assert_eq!(
+            frame,
+            r##"{"type": "presence", "server": "k", "data": {"uid": "u", "status": "online", "username": "Ann", "roleColor": "#fff", "delete": true}}"##
+        );
+        assert_eq!(
+            client_id_update("k", "42"),
+            r#"{"type": "update-clientid", "server": "k", "data": {"clientId": "42"}}"#
         );
     }
 

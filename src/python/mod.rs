@@ -4,6 +4,7 @@
 //! Python package wraps it in the upstream-compatible `WebSocketServer`.
 
 mod bridge;
+mod broadcasts;
 mod callbacks;
 mod errors;
 mod interpreter;

@@ -2,6 +2,7 @@
 //! `WebSocketServer` wrapper.
 
 use super::bridge;
+use super::broadcasts;
 use super::callbacks::{CallbackProvider, Slot};
 use super::errors::os_error;
 use super::loop_calls::LoopCallQueue;
@@ -283,6 +284,9 @@ impl NativeServer {
     /// Queues an encoded frame for every connection joined to `server` and
     /// returns at once with how many that is; a fan-out task sends it.
     fn broadcast(&self, server: &str, frame: String) -> usize {
+        if !self.is_serving() {
+            return 0;
+        }
         match self.fanout.submit(server, frame) {
             Ok(audience) => audience,
             Err(refused) => {
@@ -294,6 +298,44 @@ impl NativeServer {
                 0
             }
         }
+    }
+
+    /// `broadcast_message` encoded here when every value is a plain `str`:
+    /// queued like [`Self::broadcast`]. `None` (nothing sent) otherwise.
+    fn broadcast_message(
+        &self,
+        server: &Bound<'_, PyAny>,
+        uid: &Bound<'_, PyAny>,
+        message: &Bound<'_, PyAny>,
+        channel: &Bound<'_, PyAny>,
+    ) -> Option<usize> {
+        let encoded = broadcasts::message(server, uid, message, channel)?;
+        Some(self.broadcast(&encoded.server, encoded.frame))
+    }
+
+    /// `broadcast_presence`, like [`Self::broadcast_message`].
+    #[pyo3(signature = (server, uid, status, username=None, role_color=None, delete=None))]
+    fn broadcast_presence(
+        &self,
+        server: &Bound<'_, PyAny>,
+        uid: &Bound<'_, PyAny>,
+        status: &Bound<'_, PyAny>,
+        username: Option<&Bound<'_, PyAny>>,
+        role_color: Option<&Bound<'_, PyAny>>,
+        delete: Option<&Bound<'_, PyAny>>,
+    ) -> Option<usize> {
+        let encoded = broadcasts::presence(server, uid, status, username, role_color, delete)?;
+        Some(self.broadcast(&encoded.server, encoded.frame))
+    }
+
+    /// `broadcast_client_id_update`, like [`Self::broadcast_message`].
+    fn broadcast_client_id_update(
+        &self,
+        server: &Bound<'_, PyAny>,
+        client_id: &Bound<'_, PyAny>,
+    ) -> Option<usize> {
+        let encoded = broadcasts::client_id_update(server, client_id)?;
+        Some(self.broadcast(&encoded.server, encoded.frame))
     }
 
     fn send_to(&self, connection_id: u64, frame: String) -> bool {
