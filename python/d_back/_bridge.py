@@ -14,7 +14,8 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Callable, Coroutine, Optional
+from collections.abc import Coroutine
+from typing import Any, Callable, Optional
 
 from . import _native
 

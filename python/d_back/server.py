@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 def _not_sent(server: object, kind: str) -> None:
     logger.debug("no connections joined to server %r; %s not sent", server, kind)
 
+
 DEFAULT_STATIC_DIR = Path(__file__).parent / "dist"
 DEFAULT_CALLBACK_TIMEOUT = 10.0
 
