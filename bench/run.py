@@ -397,6 +397,7 @@ def run_fanout(srv: ServerProcess, lg_log: Path, n: int, opts: argparse.Namespac
     delivered = res["frames_delivered"]
     lat, lag = res["latency_ms"], res["lag_ms"]
     call, call_cpu = reply["call_us"], reply.get("call_cpu_us") or {}
+    undisturbed = reply.get("call_undisturbed_us") or {}
     return {
         "clients": n,
         "joined": joined,
@@ -425,6 +426,8 @@ def run_fanout(srv: ServerProcess, lg_log: Path, n: int, opts: argparse.Namespac
         "call_max_us": call["max"],
         "call_cpu_p50_us": call_cpu.get("p50"),
         "call_cpu_p99_us": call_cpu.get("p99"),
+        "calls_switched": reply.get("calls_switched"),
+        "call_undisturbed_p99_us": undisturbed.get("p99"),
         "call_start_lag_p99_ms": reply["start_lag_ms"]["p99"],
         "broadcast_elapsed_s": reply["elapsed_s"],
     }
@@ -613,6 +616,8 @@ ROWS = {
         ("broadcast call max (µs)", "call_max_us", "lower"),
         ("broadcast call CPU p50 (µs)", "call_cpu_p50_us", "lower"),
         ("broadcast call CPU p99 (µs)", "call_cpu_p99_us", "lower"),
+        ("broadcast calls that lost the CPU", "calls_switched", "lower"),
+        ("broadcast call p99, kept the CPU (µs)", "call_undisturbed_p99_us", "lower"),
     ],
     "idle": [
         ("joined", "joined", "higher"),
@@ -626,6 +631,7 @@ ROWS = {
 }
 
 NO_RATIO = {
+    "calls_switched",
     "loadgen_cpu_pct",
     "other_load_pct",
     "failed",
@@ -761,11 +767,17 @@ def check_targets(results: dict) -> list[tuple[str, str, str]]:
             )
         )
         call = o.get("call_p99_us")
+        evidence = f"N={n:,}: p99 {fmt(call)} µs"
+        if o.get("calls_switched") is not None:
+            evidence += (
+                f" ({fmt(o['calls_switched'])} of {fmt(o.get('issued'))} calls lost the CPU;"
+                f" p99 of the others {fmt(o.get('call_undisturbed_p99_us'))} µs)"
+            )
         out.append(
             (
                 "broadcast call ≤ 50 µs of loop time at 10,000 (p99)",
                 verdict(None if call is None else call <= 50),
-                f"N={n:,}: p99 {fmt(call)} µs",
+                evidence,
             )
         )
     else:
@@ -944,6 +956,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="run every measurement this many times and report medians",
     )
+    p.add_argument(
+        "--join-repeat",
+        type=int,
+        default=5,
+        help="join storms are short (about a second each) and single runs vary by "
+        "±20%% on a shared machine: run each this many times and report medians",
+    )
     p.add_argument("--quick", action="store_true", help="small N, for a ~1 minute smoke run")
     p.add_argument(
         "--max-wait-quiet",
@@ -991,6 +1010,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         or opts.hold <= 0
         or opts.in_flight < 1
         or opts.repeat < 1
+        or opts.join_repeat < 1
         or opts.busy_retries < 0
     ):
         raise SystemExit("--rate, --seconds, --hold, --in-flight and --repeat must be positive")
@@ -1048,7 +1068,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{scenario}, N={n:,}")
             per_kind = results.setdefault(scenario, {}).setdefault(str(n), {})
             runs: dict[str, list[dict]] = {kind: [] for kind in opts.kinds}
-            for _ in range(opts.repeat):  # interleaved, so slow drifts hit every server
+            repeats = max(opts.repeat, opts.join_repeat) if scenario == "join" else opts.repeat
+            for _ in range(repeats):  # interleaved, so slow drifts hit every server
                 for kind in opts.kinds:
                     runs[kind].append(run_undisturbed(scenario, kind, n, opts, logs))
             for kind in opts.kinds:
@@ -1076,6 +1097,7 @@ def main(argv: list[str] | None = None) -> int:
             "hold": opts.hold,
             "servers": opts.kinds,
             "repeat": opts.repeat,
+            "join_repeat": opts.join_repeat,
             "scenarios": opts.scenario_list,
             "clients": {s: opts.client_counts[s] for s in opts.scenario_list},
         },

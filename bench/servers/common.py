@@ -25,6 +25,11 @@ import math
 import os
 import sys
 import time
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None  # type: ignore[assignment]
 from typing import Any, Callable
 
 # The same data as ceiling/src/main.rs: one default server, 50 users, a client id.
@@ -100,6 +105,14 @@ def summary(values: list[float]) -> dict[str, Any]:
     }
 
 
+def thread_context_switches() -> int:
+    """Voluntary plus involuntary context switches of the calling thread so far."""
+    if resource is None:
+        return 0
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_nvcsw + usage.ru_nivcsw
+
+
 async def broadcasts(server: Any, rate: float, seconds: float, max_seconds: float) -> dict:
     """`server.broadcast_message(...)` at a fixed schedule, from this loop."""
     planned = max(1, round(rate * seconds))
@@ -110,6 +123,9 @@ async def broadcasts(server: Any, rate: float, seconds: float, max_seconds: floa
     deadline = t0 + int(max_seconds * 1e9)
     calls_us: list[float] = []
     calls_cpu_us: list[float] = []
+    # Calls during which the OS gave the loop's CPU to another thread.
+    calls_undisturbed_us: list[float] = []
+    preempted = 0
     start_lag_ms: list[float] = []
     issued = 0
     did_not_finish = False
@@ -125,13 +141,19 @@ async def broadcasts(server: Any, rate: float, seconds: float, max_seconds: floa
         scheduled = t0_unix + seq * interval_ns
         called = time.time_ns()
         text = f"seq:{seq}:{scheduled}:{called}"
+        switches0 = thread_context_switches()
         cpu0 = time.thread_time_ns()
         wall0 = time.perf_counter_ns()
         await server.broadcast_message(server=SERVER_KEY, uid=sender, message=text, channel=CHANNEL)
         wall1 = time.perf_counter_ns()
         cpu1 = time.thread_time_ns()
+        switched = thread_context_switches() != switches0
         calls_us.append((wall1 - wall0) / 1000)
         calls_cpu_us.append((cpu1 - cpu0) / 1000)
+        if switched:
+            preempted += 1
+        else:
+            calls_undisturbed_us.append((wall1 - wall0) / 1000)
         start_lag_ms.append(max(0, called - scheduled) / 1e6)
         issued += 1
     return {
@@ -142,6 +164,8 @@ async def broadcasts(server: Any, rate: float, seconds: float, max_seconds: floa
         "elapsed_s": round((time.monotonic_ns() - t0) / 1e9, 3),
         "call_us": summary(calls_us),
         "call_cpu_us": summary(calls_cpu_us),
+        "call_undisturbed_us": summary(calls_undisturbed_us),
+        "calls_switched": preempted if resource is not None else None,
         "start_lag_ms": summary(start_lag_ms),
     }
 
