@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
+import time
 
-from helpers import TIMEOUT, Client, http_get
+from helpers import HOST, TIMEOUT, Client, http_get
 
 CLIENTS = 200
 CALLBACK_SLEEP = 0.01
@@ -183,3 +185,77 @@ async def test_browsers_arriving_together_share_one_server_data_call(serve):
         assert tracker.max == 1
         name["value"] = "Renamed"
         assert (await clients[0].join("alpha"))["data"]["serverName"] == "Renamed"
+
+
+# Browsers in a process of their own: in the bot's process they would compete
+# with the bot for the GIL themselves.
+BROWSERS = """
+import asyncio, json, sys
+from websockets.asyncio.client import connect
+
+async def join(url):
+    async with connect(url, open_timeout=60) as ws:
+        json.loads(await ws.recv())  # server-list
+        await ws.send(json.dumps({"type": "connect", "data": {"server": "alpha"}}))
+        return json.loads(await ws.recv())["type"] == "server-join"
+
+async def main(url, count, at_once):
+    limit = asyncio.Semaphore(at_once)
+    async def one():
+        async with limit:
+            return await join(url)
+    print("go", flush=True)
+    print("joined", sum(await asyncio.gather(*(one() for _ in range(count)))), flush=True)
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+"""
+BUSY_JOINS = 60
+BUSY_SLICE = 0.005  # seconds of pure-Python work between two turns of the bot's loop
+# A join needs three hand-overs (server list, connect, users), 20 joins at a time:
+# well under one turn a join when every turn hands calls over (about 40 turns for
+# 60 joins here); waiting on the GIL instead, the joins time out.
+BUSY_TURNS_LIMIT = 3 * BUSY_JOINS
+
+
+async def test_a_busy_bot_loop_does_not_stall_joins(serve):
+    """A bot whose loop runs CPU-bound Python code in 5 ms slices holds the GIL nearly
+    all the time. Callback calls must still be handed to the loop at every turn, with
+    no network thread waiting for the GIL: the joins keep pace with the bot's turns
+    (waiting on the GIL, they crawl along at one switch interval per hand-over)."""
+    running = await serve(on_get_server_data=lambda: SERVERS, on_get_user_data=lambda key: {})
+    turns = 0
+    working = True
+
+    async def bot_work() -> None:
+        nonlocal turns
+        while working:
+            end = time.perf_counter() + BUSY_SLICE
+            while time.perf_counter() < end:
+                pass
+            turns += 1
+            await asyncio.sleep(0)
+
+    browsers = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        BROWSERS,
+        f"ws://{HOST}:{running.port}/",
+        str(BUSY_JOINS),
+        "20",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert browsers.stdout is not None
+    try:
+        assert await asyncio.wait_for(browsers.stdout.readline(), 60) == b"go\n"
+        bot = asyncio.create_task(bot_work())
+        try:
+            done = await asyncio.wait_for(browsers.stdout.readline(), 120)
+        finally:
+            working = False
+            await bot
+        assert done.split() == [b"joined", str(BUSY_JOINS).encode()]
+        assert turns <= BUSY_TURNS_LIMIT, f"{BUSY_JOINS} joins took {turns} turns of the bot's loop"
+    finally:
+        if browsers.returncode is None:
+            browsers.kill()
+        await browsers.wait()
