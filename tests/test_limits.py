@@ -91,6 +91,38 @@ async def test_peer_that_never_answers_pings_is_closed_with_1011():
         await eventually(lambda: len(server.connections) == 0)
 
 
+async def test_idle_peer_that_answers_pings_stays_open():
+    """Pings keep coming at ping_interval, and answering them keeps an otherwise
+    silent peer open well beyond ping_interval + ping_timeout."""
+    async with running(ping_interval=0.1, ping_timeout=0.1) as (server, port):
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            key = base64.b64encode(os.urandom(16)).decode()
+            writer.write(
+                f"GET / HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            await reader.readuntil(b"\r\n\r\n")
+            pings = 0
+            while pings < 10:  # a second or more of nothing but pings and pongs
+                first, second = await asyncio.wait_for(reader.readexactly(2), TIMEOUT)
+                length = second & 0x7F
+                if length == 126:  # the server-list
+                    length = int.from_bytes(await reader.readexactly(2), "big")
+                payload = await reader.readexactly(length)
+                opcode = first & 0x0F
+                assert opcode != 0x8, f"closed: {payload!r}"
+                if opcode == 0x9:
+                    pings += 1
+                    mask = os.urandom(4)
+                    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                    writer.write(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
+            assert len(server.connections) == 1
+        finally:
+            writer.close()
+        await eventually(lambda: len(server.connections) == 0)
+
+
 async def test_client_that_stops_reading_is_dropped_while_others_get_everything():
     async with running(ping_timeout=0.3, max_queue=16) as (server, port):
         async with ws_client(port) as healthy:

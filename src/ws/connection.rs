@@ -1,10 +1,11 @@
 //! One WebSocket connection: `server-list` on open, then client frames one at a
-//! time in arrival order, the mock events of a joined mock-mode client, and the
-//! closing handshake.
+//! time in arrival order, keepalive pings, the mock events of a joined
+//! mock-mode client, and the closing handshake.
 
 use super::join;
+use super::keepalive::{Due, Keepalive};
 use super::wire::{Decoder, FrameReader, ReadFailure};
-use super::writer::{Activity, Writer};
+use super::writer::Writer;
 use super::WsContext;
 use crate::hub::{ConnId, Outbox};
 use crate::protocol::client::{self, ClientFrame, ConnectRequest};
@@ -36,13 +37,9 @@ pub async fn serve(
     let decoder = Decoder::new(ctx.config.max_frame_size, ctx.config.max_message_size);
     let source = FrameReader::new(read_half, already_read, decoder);
     let (close_tx, close_rx) = oneshot::channel();
-    let activity = Arc::new(Activity::new());
-    activity.touch();
     let writer = Writer {
         inbox,
         close_requests: close_rx,
-        shutdown: shutdown.clone(),
-        activity: Arc::clone(&activity),
     };
     let writer_ctx = Arc::clone(&ctx);
     let writer_done = CancellationToken::new();
@@ -57,7 +54,7 @@ pub async fn serve(
         id,
         outbox,
         close: Some(close_tx),
-        activity,
+        keepalive: Keepalive::new(&ctx.config),
         mock: None,
         joined: false,
     };
@@ -92,7 +89,7 @@ struct Session<'a> {
     id: ConnId,
     outbox: Outbox,
     close: Option<oneshot::Sender<CloseFrame>>,
-    activity: Arc<Activity>,
+    keepalive: Keepalive,
     mock: Option<MockTimers>,
     /// Whether a `connect` has succeeded on this socket.
     joined: bool,
@@ -106,6 +103,7 @@ struct MockTimers {
 
 enum Wake {
     Frame(Option<Result<Message, ReadFailure>>),
+    Keepalive(Due),
     Presence,
     Message,
     Shutdown,
@@ -135,6 +133,7 @@ impl Session<'_> {
                 _ = shutdown.cancelled() => Wake::Shutdown,
                 _ = writer_done.cancelled() => Wake::WriterGone,
                 frame = source.next() => Wake::Frame(frame),
+                due = self.keepalive.next() => Wake::Keepalive(due),
                 wake = next_mock_event(self.mock.as_mut()) => wake,
                 _ = sleep_until(join_deadline), if !self.joined => Wake::JoinTimeout,
             };
@@ -147,7 +146,7 @@ impl Session<'_> {
                     });
                 }
                 Wake::Frame(Some(Ok(message))) => {
-                    self.activity.touch();
+                    self.keepalive.heard();
                     // Boxed: a join's state (callbacks in flight) is large and
                     // short-lived; an idle connection should not carry its space.
                     let handled = tokio::select! {
@@ -156,6 +155,7 @@ impl Session<'_> {
                         _ = Box::pin(self.handle(message)) => true,
                     };
                     if !handled {
+                        self.close_with(going_away());
                         return self.finish_closing(source).await;
                     }
                 }
@@ -169,9 +169,23 @@ impl Session<'_> {
                     return;
                 }
                 Wake::Frame(None) | Wake::WriterGone => return,
+                Wake::Keepalive(Due::Ping) => {
+                    // A full queue means the writer is busy anyway; it closes
+                    // the connection itself if the client stops reading.
+                    let _ = self.outbox.offer(Message::Ping(Default::default()));
+                }
+                Wake::Keepalive(Due::Dead) => {
+                    return self.close_with(CloseFrame {
+                        code: CloseCode::Error,
+                        reason: "keepalive ping timeout".into(),
+                    });
+                }
                 Wake::Presence => self.mock_event(MockEvents::presence),
                 Wake::Message => self.mock_event(MockEvents::message),
-                Wake::Shutdown => return self.finish_closing(source).await,
+                Wake::Shutdown => {
+                    self.close_with(going_away());
+                    return self.finish_closing(source).await;
+                }
                 Wake::JoinTimeout => {
                     self.close_with(CloseFrame {
                         code: CloseCode::Policy,
@@ -264,6 +278,14 @@ impl Session<'_> {
         if let Some(close) = self.close.take() {
             let _ = close.send(frame);
         }
+    }
+}
+
+/// The closing frame of a stopping server.
+fn going_away() -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::Away,
+        reason: Default::default(),
     }
 }
 

@@ -4,6 +4,7 @@
 mod config;
 mod connection;
 mod join;
+mod keepalive;
 mod wire;
 mod writer;
 
