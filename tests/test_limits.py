@@ -74,16 +74,22 @@ async def read_close_code(reader: asyncio.StreamReader) -> int | None:
             return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
 
 
+async def raw_upgrade(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket upgraded by hand, so the test controls every frame (pongs included)."""
+    reader, writer = await asyncio.open_connection(HOST, port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET / HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await reader.readuntil(b"\r\n\r\n")
+    return reader, writer
+
+
 async def test_peer_that_never_answers_pings_is_closed_with_1011():
     async with running(ping_interval=0.2, ping_timeout=0.2) as (server, port):
-        reader, writer = await asyncio.open_connection(HOST, port)
+        reader, writer = await raw_upgrade(port)
         try:
-            key = base64.b64encode(os.urandom(16)).decode()
-            writer.write(
-                f"GET / HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-            )
-            await reader.readuntil(b"\r\n\r\n")
             # Read (so nothing backs up) but never answer the pings.
             assert await asyncio.wait_for(read_close_code(reader), TIMEOUT) == 1011
         finally:
@@ -95,14 +101,8 @@ async def test_idle_peer_that_answers_pings_stays_open():
     """Pings keep coming at ping_interval, and answering them keeps an otherwise
     silent peer open well beyond ping_interval + ping_timeout."""
     async with running(ping_interval=0.1, ping_timeout=0.1) as (server, port):
-        reader, writer = await asyncio.open_connection(HOST, port)
+        reader, writer = await raw_upgrade(port)
         try:
-            key = base64.b64encode(os.urandom(16)).decode()
-            writer.write(
-                f"GET / HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-            )
-            await reader.readuntil(b"\r\n\r\n")
             pings = 0
             while pings < 10:  # a second or more of nothing but pings and pongs
                 first, second = await asyncio.wait_for(reader.readexactly(2), TIMEOUT)
