@@ -841,6 +841,15 @@ def check_targets(results: dict) -> list[tuple[str, str, str]]:
     return out
 
 
+def repo_relative(path: Path) -> str:
+    """`path` relative to the repository if inside it; else only its name (the
+    results file is committed: no paths of the machine that ran it)."""
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return path.name
+
+
 def machine() -> dict:
     model = "unknown"
     try:
@@ -1088,7 +1097,7 @@ def main(argv: list[str] | None = None) -> int:
         "ours_revision": ours_revision(),
         "repo_head": repo_revision(),
         "machine": info,
-        "ours_venv": str(VENVS["ours"]),
+        "ours_venv": repo_relative(VENVS["ours"]),
         "options": {
             "quick": opts.quick,
             "rate": opts.rate,
