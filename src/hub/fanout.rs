@@ -2,7 +2,7 @@
 //! asyncio loop) only pays for queueing one frame, whatever the audience.
 
 use super::Hub;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -14,6 +14,9 @@ pub const BACKLOG: usize = 4096;
 pub struct Fanout {
     hub: Arc<Hub>,
     queue: mpsc::Sender<(Arc<str>, Utf8Bytes)>,
+    /// Makes "accepted into the queue" and "counted as queued" one step, so
+    /// the count follows the queue's order across concurrent callers.
+    submitting: Arc<Mutex<()>>,
 }
 
 /// Why a broadcast was not queued.
@@ -33,9 +36,14 @@ impl Fanout {
         runtime.spawn(async move {
             while let Some((key, frame)) = pending.recv().await {
                 worker_hub.broadcast(&key, frame);
+                worker_hub.queued.sent();
             }
         });
-        Self { hub, queue }
+        Self {
+            hub,
+            queue,
+            submitting: Arc::default(),
+        }
     }
 
     /// Queues `frame` for everyone joined to `key`; returns how many are joined
@@ -45,8 +53,12 @@ impl Fanout {
         if audience == 0 {
             return Ok(0);
         }
+        let _in_order = self.submitting.lock().unwrap_or_else(|e| e.into_inner());
         match self.queue.try_send((Arc::from(key), frame.into())) {
-            Ok(()) => Ok(audience),
+            Ok(()) => {
+                self.hub.queued.queued();
+                Ok(audience)
+            }
             Err(mpsc::error::TrySendError::Full(_)) => Err(Refused::Backlogged),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Refused::Stopped),
         }
@@ -81,6 +93,30 @@ mod tests {
         assert_eq!(inbox.recv().await, Some(Message::text("join")));
         for n in 0..10 {
             assert_eq!(inbox.recv().await, Some(Message::text(n.to_string())));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_join_waits_for_broadcasts_called_before_it() {
+        let hub = Arc::new(Hub::new());
+        let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let limits = QueueLimits {
+            frames: 64,
+            bytes: 1 << 20,
+        };
+        let (id, outbox, mut inbox) = hub.register(addr, limits);
+        let slot = outbox.reserve().await.expect("slot");
+        hub.join(id, "old", "old".to_owned(), slot, "join old".to_owned());
+        let fanout = Fanout::spawn(Arc::clone(&hub), &tokio::runtime::Handle::current());
+        // Called while the client is still in "old"; the fan-out task has not run yet.
+        assert_eq!(fanout.submit("old", "still old"), Ok(1));
+        assert_eq!(fanout.submit("new", "too early"), Ok(0));
+        hub.queued_broadcasts_sent().await;
+        let slot = outbox.reserve().await.expect("slot");
+        hub.join(id, "new", "new".to_owned(), slot, "join new".to_owned());
+        assert_eq!(fanout.submit("new", "now"), Ok(1));
+        for expected in ["join old", "still old", "join new", "now"] {
+            assert_eq!(inbox.recv().await, Some(Message::text(expected)));
         }
     }
 }

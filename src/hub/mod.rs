@@ -7,11 +7,13 @@
 
 mod fanout;
 mod outbox;
+mod queued;
 
 pub use fanout::{Fanout, Refused, BACKLOG};
 pub use outbox::{queue, Inbox, Offer, Outbox, QueueLimits, Slot};
 
 use crate::metrics::{Metrics, RoomSize};
+use queued::QueuedBroadcasts;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +52,8 @@ pub struct Hub {
     state: RwLock<State>,
     next_id: AtomicU64,
     metrics: Metrics,
+    /// What the fan-out task has yet to send.
+    queued: QueuedBroadcasts,
 }
 
 impl Hub {
@@ -87,6 +91,12 @@ impl Hub {
                 leave_room(&mut state, &key, id);
             }
         }
+    }
+
+    /// Resolves once every broadcast handed to the fan-out task before the call
+    /// has gone out; a join awaits it before [`Hub::join`].
+    pub async fn queued_broadcasts_sent(&self) {
+        self.queued.all_sent().await;
     }
 
     /// Moves a connection into the room `key` and enqueues its `server-join`

@@ -236,6 +236,8 @@ impl Session<'_> {
             Ok(joined) => joined,
             Err(error) => return self.reply(frames::error(error)).await,
         };
+        // Broadcasts called before now still go by the old membership.
+        self.ctx.hub.queued_broadcasts_sent().await;
         let Some(slot) = self.outbox.reserve().await else {
             return;
         };
