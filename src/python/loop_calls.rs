@@ -4,10 +4,10 @@
 //! call of a batch schedules one `drain` on the loop: it rings the loop's
 //! [`Doorbell`] (no GIL), or where the loop cannot watch it, goes through
 //! `call_soon_threadsafe`. Every call queued before that drain runs joins it.
-//! On the loop thread the drain starts each call as an asyncio task, and the
-//! task's done-callback hands the converted result back through
-//! [`LoopCallQueue::finish`]. So tokio threads need no GIL per call or per
-//! result, and a burst of joins costs the loop one wake-up.
+//! On the loop thread the drain starts each call as an asyncio task, which
+//! hands its converted result back through [`LoopCallQueue::finish`] as it
+//! ends. So tokio threads need no GIL per call or per result, and a burst of
+//! joins costs the loop one wake-up.
 
 use super::callbacks::Slot;
 use super::interpreter;
