@@ -12,6 +12,7 @@ pub mod protocol;
 pub mod provider;
 pub mod server;
 mod task;
+pub mod thread_priority;
 pub mod ws;
 
 /// The package version, reported by `/api/version`, `--version` and `__version__`.

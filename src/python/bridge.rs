@@ -7,6 +7,8 @@
 //! * Python callbacks awaited by Rust: see [`super::loop_calls`].
 
 use super::interpreter;
+use crate::thread_priority::{NiceSteps, ThreadPriority};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::IntoPyObjectExt;
@@ -14,13 +16,29 @@ use std::future::Future;
 use std::sync::OnceLock;
 use tokio::runtime::Runtime;
 
-/// The runtime all servers of the process run on.
+/// The priority of every server thread of the process: [`NiceSteps`] below
+/// the thread that created the first server, as the environment said then.
+pub fn thread_priority() -> PyResult<ThreadPriority> {
+    static PRIORITY: OnceLock<ThreadPriority> = OnceLock::new();
+    if let Some(priority) = PRIORITY.get() {
+        return Ok(*priority);
+    }
+    let steps = NiceSteps::from_env().map_err(PyValueError::new_err)?;
+    Ok(*PRIORITY.get_or_init(|| steps.below_this_thread()))
+}
+
+/// The runtime all servers of the process run on, started by the first
+/// server created.
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("d-back")
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.enable_all().thread_name("d-back");
+        // Set by then: creating a server fixes it before it needs the runtime.
+        thread_priority()
+            .unwrap_or_default()
+            .for_runtime(&mut builder);
+        builder
             .build()
             .unwrap_or_else(|error| panic!("cannot start the tokio runtime: {error}"))
     })

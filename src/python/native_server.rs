@@ -51,10 +51,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[pymethods]
 impl NativeServer {
     #[new]
-    fn new() -> Self {
+    fn new() -> PyResult<Self> {
+        // Refuses a bad priority setting before the runtime starts.
+        bridge::thread_priority()?;
         let hub = Arc::new(Hub::new());
-        Self {
-            fanout: Fanout::spawn(Arc::clone(&hub), bridge::runtime().handle()),
+        let fanout = Fanout::spawn(Arc::clone(&hub), bridge::runtime().handle());
+        Ok(Self {
+            fanout,
             hub,
             callbacks: Arc::new(CallbackProvider::default()),
             static_root: Arc::new(StaticRoot::new("")),
@@ -63,7 +66,7 @@ impl NativeServer {
             access: Mutex::new(AccessPolicy::default()),
             running: Arc::new(Mutex::new(None)),
             runner: Mutex::new(None),
-        }
+        })
     }
 
     fn set_static_dir(&self, path: &str) {

@@ -19,6 +19,7 @@ use d_back::hub::Hub;
 use d_back::protocol::pyjson;
 use d_back::provider::{Provider, ProviderFuture, ServerData, StaticOverride, UserList};
 use d_back::server::{Server, ServerParts};
+use d_back::thread_priority::NiceSteps;
 use d_back::ws::WsConfig;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -277,12 +278,19 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    // The same runtime shape as the Python extension's: one worker per core.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("d-back")
-        .build()
-    {
+    // The same runtime shape as the Python extension's: one worker per core,
+    // below the starting thread's priority as `D_BACK_THREAD_NICE` says.
+    let priority = match NiceSteps::from_env() {
+        Ok(steps) => steps.below_this_thread(),
+        Err(message) => {
+            eprintln!("d-back-ceiling: {message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name("d-back");
+    priority.for_runtime(&mut builder);
+    let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("d-back-ceiling: cannot start tokio: {e}");

@@ -1,0 +1,122 @@
+"""The server's own threads run below the priority of the thread that created the
+server (the bot's), so a saturated machine serves the bot's loop first.
+
+Each case runs in a fresh interpreter: the threads are started once per process,
+by the first server created, with the environment of that moment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's"
+)
+
+# Starts a server, lets one browser join, then reports every thread's name and
+# nice value as /proc shows them (what `top -H` or `ps -eLo comm,ni` list).
+PROBE = textwrap.dedent(
+    """
+    import asyncio, json, os, threading
+    from websockets.asyncio.client import connect
+    from d_back.server import WebSocketServer
+
+    def threads():
+        found = []
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as stat:
+                text = stat.read()
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            nice = int(text[text.rindex(")") + 2 :].split()[16])
+            found.append({"name": name, "nice": nice, "main": int(tid) == os.getpid()})
+        return found
+
+    async def main():
+        server = WebSocketServer(port=0, host="127.0.0.1")
+        serving = asyncio.create_task(server.start())
+        while server.server is None:
+            await asyncio.sleep(0.01)
+        port = server.server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/") as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"type": "connect", "data": {"server": None}}))
+            while json.loads(await ws.recv())["type"] != "server-join":
+                pass
+            print("THREADS", json.dumps(threads()), flush=True)
+        await server.stop()
+        await serving
+
+    asyncio.run(main())
+    """
+)
+
+
+def probe(nice_env: str | None) -> tuple[int, dict[str, set[int]]]:
+    """The main thread's nice value and the nice values seen per thread name."""
+    env = {k: v for k, v in os.environ.items() if k != "D_BACK_THREAD_NICE"}
+    if nice_env is not None:
+        env["D_BACK_THREAD_NICE"] = nice_env
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("THREADS "))
+    threads = json.loads(line.removeprefix("THREADS "))
+    main = next(t["nice"] for t in threads if t["main"])
+    by_name: dict[str, set[int]] = {}
+    for thread in threads:
+        if not thread["main"]:
+            by_name.setdefault(thread["name"], set()).add(thread["nice"])
+    return main, by_name
+
+
+def test_server_threads_run_five_levels_below_the_bot_by_default():
+    main, by_name = probe(None)
+    assert by_name["d-back"] == {min(main + 5, 19)}, by_name
+
+
+def test_the_environment_sets_how_far_below():
+    main, by_name = probe("12")
+    assert by_name["d-back"] == {min(main + 12, 19)}, by_name
+
+
+def test_zero_keeps_the_server_threads_at_the_bots_priority():
+    main, by_name = probe("0")
+    assert by_name["d-back"] == {main}, by_name
+
+
+@pytest.mark.parametrize("raw", ["-1", "20", "low", "2.5"])
+def test_a_bad_value_is_refused_when_the_server_is_created(raw):
+    script = "from d_back.server import WebSocketServer\nWebSocketServer()\n"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "D_BACK_THREAD_NICE": raw},
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ValueError: environment variable D_BACK_THREAD_NICE=")
+    assert "from 0 to 19" in last
+
+
+def test_the_command_line_reports_a_bad_value_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "d_back", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "D_BACK_THREAD_NICE": "twenty"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: environment variable D_BACK_THREAD_NICE='twenty' must be a whole "
+        "number from 0 to 19"
+    ]
