@@ -1,10 +1,11 @@
 //! The server's threads give way to the rest of the process when CPU is short.
 //!
-//! The tokio workers run a few nice levels below the thread that started
-//! them (the bot's, in a cog). When the machine is saturated, the bot's
-//! asyncio loop and other processes at default priority get the CPU first;
-//! the writers then find several frames queued per connection and send them
-//! together, which costs less per frame than competing for the CPU. An idle machine is unaffected: nice only decides who
+//! The tokio workers and the fan-out thread run a few nice levels below the
+//! thread that started them (the bot's, in a cog). When the machine is
+//! saturated, the bot's asyncio loop and other processes at default priority
+//! get the CPU first; the writers then find several frames queued per
+//! connection and send them together, which costs less per frame than
+//! competing for the CPU. An idle machine is unaffected: nice only decides who
 //! waits when several threads want the CPU.
 //!
 //! Linux sets priorities per thread. Elsewhere this does nothing, since the
@@ -107,6 +108,22 @@ pub fn current_nice() -> Option<i32> {
 pub fn current_nice() -> Option<i32> {
     None
 }
+
+/// Lets a thread that others wake often (the fan-out thread, woken by every
+/// broadcast call) wait for the waker's time slice to end instead of taking
+/// the CPU from it: `SCHED_BATCH`, which keeps the nice value.
+#[cfg(target_os = "linux")]
+pub fn no_preemption_on_wakeup() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: changes the policy of the calling thread only.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
+        let error = std::io::Error::last_os_error();
+        tracing::debug!(%error, "thread keeps its scheduling policy");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn no_preemption_on_wakeup() {}
 
 #[cfg(target_os = "linux")]
 fn this_thread() -> libc::id_t {

@@ -79,16 +79,19 @@ def probe(nice_env: str | None) -> tuple[int, dict[str, set[int]]]:
 def test_server_threads_run_five_levels_below_the_bot_by_default():
     main, by_name = probe(None)
     assert by_name["d-back"] == {min(main + 5, 19)}, by_name
+    assert by_name["d-back-fanout"] == {min(main + 5, 19)}, by_name
 
 
 def test_the_environment_sets_how_far_below():
     main, by_name = probe("12")
     assert by_name["d-back"] == {min(main + 12, 19)}, by_name
+    assert by_name["d-back-fanout"] == {min(main + 12, 19)}, by_name
 
 
 def test_zero_keeps_the_server_threads_at_the_bots_priority():
     main, by_name = probe("0")
     assert by_name["d-back"] == {main}, by_name
+    assert by_name["d-back-fanout"] == {main}, by_name
 
 
 @pytest.mark.parametrize("raw", ["-1", "20", "low", "2.5"])

@@ -67,7 +67,7 @@ class NativeServer:
     def broadcast(self, server: str, frame: str) -> int:
         """Queue an encoded text frame for every connection joined to `server`.
 
-        Returns how many are joined now (0 while not serving); a native fan-out task
+        Returns how many are joined now (0 while not serving); a native fan-out thread
         sends the frame, in submission order, so the call costs the same whatever the
         audience."""
     def broadcast_message(self, server: Any, uid: Any, message: Any, channel: Any) -> int | None:

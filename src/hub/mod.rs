@@ -52,7 +52,7 @@ pub struct Hub {
     state: RwLock<State>,
     next_id: AtomicU64,
     metrics: Metrics,
-    /// What the fan-out task has yet to send.
+    /// What the fan-out thread has yet to send.
     queued: QueuedBroadcasts,
 }
 
@@ -93,7 +93,7 @@ impl Hub {
         }
     }
 
-    /// Resolves once every broadcast handed to the fan-out task before the call
+    /// Resolves once every broadcast handed to the fan-out thread before the call
     /// has gone out; a join awaits it before [`Hub::join`].
     pub async fn queued_broadcasts_sent(&self) {
         self.queued.all_sent().await;

@@ -1,4 +1,4 @@
-//! Broadcasts handed to the fan-out task and not yet sent. A join waits for
+//! Broadcasts handed to the fan-out thread and not yet sent. A join waits for
 //! them before it switches the connection's room, so every broadcast reaches
 //! the members of its room as they were when it was called; a browser moving
 //! to another server still gets what was called for its old one and nothing

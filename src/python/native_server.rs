@@ -52,10 +52,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl NativeServer {
     #[new]
     fn new() -> PyResult<Self> {
-        // Refuses a bad priority setting before the runtime starts.
-        bridge::thread_priority()?;
+        let priority = bridge::thread_priority()?;
         let hub = Arc::new(Hub::new());
-        let fanout = Fanout::spawn(Arc::clone(&hub), bridge::runtime().handle());
+        let fanout = Fanout::spawn(Arc::clone(&hub), priority).map_err(os_error)?;
         Ok(Self {
             fanout,
             hub,
@@ -285,7 +284,7 @@ impl NativeServer {
     }
 
     /// Queues an encoded frame for every connection joined to `server` and
-    /// returns at once with how many that is; a fan-out task sends it.
+    /// returns at once with how many that is; a fan-out thread sends it.
     fn broadcast(&self, server: &str, frame: String) -> usize {
         if !self.is_serving() {
             return 0;
