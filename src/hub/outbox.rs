@@ -96,6 +96,16 @@ impl Shared {
         state.bytes += message.len();
         state.frames.push_back(message);
     }
+
+    /// Takes the oldest frame; the caller tells waiting senders there is room.
+    fn pop(&self, state: &mut State) -> Option<Message> {
+        let message = state.frames.pop_front()?;
+        state.bytes -= message.len();
+        if state.frames.is_empty() && state.frames.capacity() > KEEP_CAPACITY {
+            state.frames = VecDeque::new();
+        }
+        Some(message)
+    }
 }
 
 impl Clone for Outbox {
@@ -203,33 +213,46 @@ impl Drop for Slot<'_> {
 impl Inbox {
     /// The next frame; `None` once every [`Outbox`] is gone and the queue is empty.
     pub async fn recv(&mut self) -> Option<Message> {
-        poll_fn(|cx| {
-            // Registered before looking, so a frame queued meanwhile wakes us.
-            self.shared.readable.register(cx.waker());
-            let mut state = self.shared.state();
-            match self.take(&mut state) {
-                Some(message) => Poll::Ready(Some(message)),
-                None if state.senders == 0 => Poll::Ready(None),
-                None => Poll::Pending,
-            }
-        })
-        .await
+        self.recv_many(1, Some).await?.pop()
     }
 
     /// The next frame if one is waiting.
     pub fn try_recv(&mut self) -> Option<Message> {
         let mut state = self.shared.state();
-        self.take(&mut state)
-    }
-
-    fn take(&self, state: &mut State) -> Option<Message> {
-        let message = state.frames.pop_front()?;
-        state.bytes -= message.len();
-        if state.frames.is_empty() && state.frames.capacity() > KEEP_CAPACITY {
-            state.frames = VecDeque::new();
-        }
+        let message = self.shared.pop(&mut state)?;
         self.shared.room.notify_one();
         Some(message)
+    }
+
+    /// Waits for a frame, then takes it and up to `max - 1` more queued behind
+    /// it in one step, each turned into what the writer sends (`convert` may
+    /// skip one). `None` once every [`Outbox`] is gone and the queue is empty.
+    pub async fn recv_many<T>(
+        &mut self,
+        max: usize,
+        mut convert: impl FnMut(Message) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        poll_fn(|cx| {
+            // Registered before looking, so a frame queued meanwhile wakes us.
+            self.shared.readable.register(cx.waker());
+            let mut state = self.shared.state();
+            let count = state.frames.len().min(max.max(1));
+            if count == 0 {
+                return if state.senders == 0 {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Pending
+                };
+            }
+            let mut taken = Vec::with_capacity(count);
+            for _ in 0..count {
+                taken.extend(self.shared.pop(&mut state).and_then(&mut convert));
+            }
+            drop(state);
+            self.shared.room.notify_one();
+            Poll::Ready(Some(taken))
+        })
+        .await
     }
 }
 
@@ -322,6 +345,38 @@ mod tests {
         assert_eq!(inbox.recv().await, Some(Message::text("a")));
         assert_eq!(inbox.recv().await, Some(Message::text("join")));
         assert_eq!(inbox.recv().await, None, "the last sender is gone");
+    }
+
+    #[tokio::test]
+    async fn recv_many_takes_at_most_max_in_order_and_frees_their_room() {
+        let (outbox, mut inbox) = queue(QueueLimits {
+            frames: 3,
+            bytes: 1 << 20,
+        });
+        for text in ["a", "b", "c"] {
+            assert_eq!(outbox.offer(Message::text(text)), Offer::Queued);
+        }
+        assert_eq!(outbox.offer(Message::text("d")), Offer::Full);
+        let texts = |m: Message| m.into_text().ok().map(|t| t.to_string());
+        assert_eq!(
+            inbox.recv_many(2, texts).await,
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            outbox.offer(Message::text("d")),
+            Offer::Queued,
+            "room again"
+        );
+        assert_eq!(
+            inbox.recv_many(8, texts).await,
+            Some(vec!["c".into(), "d".into()])
+        );
+        drop(outbox);
+        assert_eq!(
+            inbox.recv_many(8, texts).await,
+            None,
+            "the last sender is gone"
+        );
     }
 
     #[tokio::test]

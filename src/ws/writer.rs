@@ -45,9 +45,9 @@ impl Writer {
                         break within(closing, send(&mut io, Message::Close(Some(frame)))).await;
                     }
                 }
-                message = self.inbox.recv() => match message {
-                    Some(message) => {
-                        if let Err(e) = within(stall, self.write_batch(&mut io, message)).await {
+                frames = self.inbox.recv_many(BATCH, Frame::new) => match frames {
+                    Some(frames) => {
+                        if let Err(e) = within(stall, write_frames(&mut io, &frames)).await {
                             break Err(e);
                         }
                     }
@@ -62,20 +62,6 @@ impl Writer {
         if let Err(error) = result {
             tracing::debug!(%error, "WebSocket write ended");
         }
-    }
-
-    async fn write_batch<W>(&mut self, io: &mut W, first: Message) -> io::Result<()>
-    where
-        W: AsyncWrite + Unpin,
-    {
-        let mut frames: Vec<Frame> = Frame::new(first).into_iter().collect();
-        while frames.len() < BATCH {
-            match self.inbox.try_recv() {
-                Some(message) => frames.extend(Frame::new(message)),
-                None => break,
-            }
-        }
-        write_frames(io, &frames).await
     }
 }
 
