@@ -417,6 +417,8 @@ def run_fanout(srv: ServerProcess, lg_log: Path, n: int, opts: argparse.Namespac
         "latency_max_ms": lat["max"],
         "lag_p99_ms": lag["p99"],
         "lag_max_ms": lag["max"],
+        "lag_max_last_second_ms": last_second_max(res.get("lag_max_by_seq_ms"), opts.rate),
+        "lag_max_by_seq_ms": res.get("lag_max_by_seq_ms"),
         "server_cpu_s": round(cpu, 3),
         "loadgen_cpu_pct": loadgen_pct(start, end),
         "other_load_pct": other_load_pct(start, end),
@@ -431,6 +433,13 @@ def run_fanout(srv: ServerProcess, lg_log: Path, n: int, opts: argparse.Namespac
         "call_start_lag_p99_ms": reply["start_lag_ms"]["p99"],
         "broadcast_elapsed_s": reply["elapsed_s"],
     }
+
+
+def last_second_max(by_seq: list[float] | None, rate: float) -> float | None:
+    """The largest lag among the last second's broadcasts: whether lag settles or grows."""
+    if not by_seq:
+        return None
+    return max(by_seq[-max(1, round(rate)) :])
 
 
 def run_idle(srv: ServerProcess, lg_log: Path, n: int, opts: argparse.Namespace) -> dict:
@@ -603,6 +612,7 @@ ROWS = {
         ("delivery latency p99 (ms)", "latency_p99_ms", "lower"),
         ("delivery latency max (ms)", "latency_max_ms", "lower"),
         ("lag behind schedule p99 (ms)", "lag_p99_ms", "lower"),
+        ("lag max, last second's broadcasts (ms)", "lag_max_last_second_ms", "lower"),
         ("broadcasts issued", "issued", "higher"),
         ("frames delivered", "delivered", "higher"),
         ("frames lost", "lost", "lower"),

@@ -1,7 +1,9 @@
 //! One benchmark client: connect, read `server-list`, join the default server.
 
 use futures_util::{SinkExt, StreamExt};
+use memchr::memmem;
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -79,7 +81,10 @@ pub fn frame_type(text: &str) -> Option<&str> {
 
 /// `seq:<n>:<scheduled_ns>:<called_ns>` inside a frame → the three numbers.
 pub fn parse_seq(text: &str) -> Option<(u64, u64, u64)> {
-    let at = text.find("\"seq:")?;
+    // Built once: this runs for every frame of a fan-out, 500,000 a second at
+    // 10,000 clients, on the core the server needs too.
+    static SEQ: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("\"seq:"));
+    let at = SEQ.find(text.as_bytes())?;
     let bytes = text.as_bytes();
     let mut i = at + 5;
     let mut out = [0u64; 3];

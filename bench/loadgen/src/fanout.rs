@@ -13,6 +13,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
+/// Sequence numbers beyond this are not tracked in `lag_max_by_seq_ms`.
+const MAX_TRACKED_SEQ: usize = 100_000;
+
 /// Per client: the highest sequence number seen and how many distinct ones.
 #[derive(Clone, Copy)]
 struct ClientCount {
@@ -32,6 +35,8 @@ struct Delivery {
     disconnected: Cell<usize>,
     first_ns: Cell<u64>,
     last_ns: Cell<u64>,
+    /// Largest lag seen per sequence number: shows whether lag builds up.
+    lag_max_by_seq_us: RefCell<Vec<u64>>,
 }
 
 impl Delivery {
@@ -47,6 +52,7 @@ impl Delivery {
             disconnected: Cell::new(0),
             first_ns: Cell::new(0),
             last_ns: Cell::new(0),
+            lag_max_by_seq_us: RefCell::new(Vec::new()),
         }
     }
 
@@ -68,6 +74,15 @@ impl Delivery {
             .borrow_mut()
             .saturating_record(latency.max(1));
         self.lag_us.borrow_mut().saturating_record(lag.max(1));
+        if let Ok(at) = usize::try_from(seq) {
+            let mut by_seq = self.lag_max_by_seq_us.borrow_mut();
+            if at < MAX_TRACKED_SEQ {
+                if by_seq.len() <= at {
+                    by_seq.resize(at + 1, 0);
+                }
+                by_seq[at] = by_seq[at].max(lag);
+            }
+        }
         let mut per_client = self.per_client.borrow_mut();
         let count = &mut per_client[index];
         if seq >= count.next {
@@ -180,6 +195,12 @@ pub async fn fanout(args: &Args) -> Result<Value, String> {
         "delivery_span_s": round3(last.saturating_sub(first) as f64 / 1e9),
         "latency_ms": stats::summary_ms(&delivery.latency_us.borrow()),
         "lag_ms": stats::summary_ms(&delivery.lag_us.borrow()),
+        "lag_max_by_seq_ms": delivery
+            .lag_max_by_seq_us
+            .borrow()
+            .iter()
+            .map(|&us| round3(us as f64 / 1000.0))
+            .collect::<Vec<_>>(),
         "end_reason": end_reason,
     }))
 }
