@@ -61,9 +61,10 @@ struct State {
     receiver_gone: bool,
 }
 
-/// An empty queue keeps at most this many slots allocated, enough for a steady
-/// trickle of broadcasts without reallocating.
-const KEEP_CAPACITY: usize = 4;
+/// An empty queue keeps at most this many slots allocated (under 1 KiB): enough
+/// for the frames that pile up between two writes on a busy server, which
+/// would otherwise be allocated, grown and freed again every round of writes.
+const KEEP_CAPACITY: usize = 16;
 
 /// A new queue with the given bounds.
 pub fn queue(limits: QueueLimits) -> (Outbox, Inbox) {
