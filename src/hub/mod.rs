@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+/// How many queues ahead a broadcast starts loading into the cache.
+const PREFETCH_AHEAD: usize = 4;
+
 /// Identifies one WebSocket connection for its whole life.
 pub type ConnId = u64;
 
@@ -135,7 +138,11 @@ impl Hub {
             return 0;
         };
         let mut delivered = 0;
+        let mut ahead = room.values().skip(PREFETCH_AHEAD);
         for outbox in room.values() {
+            if let Some(next) = ahead.next() {
+                next.prefetch();
+            }
             if self.queue_or_drop(outbox, Message::Text(frame.clone())) {
                 delivered += 1;
             }
