@@ -10,7 +10,7 @@ mod outbox;
 mod queued;
 
 pub use fanout::{Fanout, Refused, BACKLOG};
-pub use outbox::{queue, Inbox, Offer, Outbox, QueueLimits, Slot};
+pub use outbox::{queue, Inbox, Next, Offer, Outbox, QueueLimits, Slot};
 
 use crate::metrics::{Metrics, RoomSize};
 use queued::QueuedBroadcasts;

@@ -6,6 +6,7 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 /// How much may wait for one slow client.
@@ -13,6 +14,15 @@ use tokio_tungstenite::tungstenite::Message;
 pub struct QueueLimits {
     pub frames: usize,
     pub bytes: usize,
+}
+
+/// What the writer is to do next.
+#[derive(Debug, PartialEq)]
+pub enum Next<T> {
+    /// Send these frames, oldest first.
+    Frames(Vec<T>),
+    /// Send this closing frame instead of whatever is still queued.
+    Close(CloseFrame),
 }
 
 /// What happened to an offered frame.
@@ -59,6 +69,9 @@ struct State {
     reserved: usize,
     senders: usize,
     receiver_gone: bool,
+    /// A closing frame to send before anything still queued (boxed: it is
+    /// rare, and the state an offer touches stays within one cache line).
+    close: Option<Box<CloseFrame>>,
 }
 
 /// An empty queue keeps at most this many slots allocated (under 1 KiB): enough
@@ -140,7 +153,10 @@ impl Outbox {
         // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
         unsafe {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(&self.shared.state).cast());
+            // The lock and queue, and the waker's line that follows.
+            let state: *const i8 = std::ptr::from_ref(&self.shared.state).cast();
+            _mm_prefetch::<_MM_HINT_T0>(state);
+            _mm_prefetch::<_MM_HINT_T0>(state.wrapping_add(64));
         }
     }
 
@@ -159,6 +175,18 @@ impl Outbox {
         drop(state);
         self.shared.readable.wake();
         Offer::Queued
+    }
+
+    /// Asks the writer to send `frame` next, ahead of the queue, and then stop;
+    /// only the first request counts.
+    pub fn request_close(&self, frame: CloseFrame) {
+        let mut state = self.shared.state();
+        if state.receiver_gone || state.close.is_some() {
+            return;
+        }
+        state.close = Some(Box::new(frame));
+        drop(state);
+        self.shared.readable.wake();
     }
 
     /// Queues a reply to the client's own request, waiting for a free slot.
@@ -226,7 +254,10 @@ impl Drop for Slot<'_> {
 impl Inbox {
     /// The next frame; `None` once every [`Outbox`] is gone and the queue is empty.
     pub async fn recv(&mut self) -> Option<Message> {
-        self.recv_many(1, Some).await?.pop()
+        match self.next_batch(1, Some).await? {
+            Next::Frames(mut frames) => frames.pop(),
+            Next::Close(frame) => Some(Message::Close(Some(frame))),
+        }
     }
 
     /// The next frame if one is waiting.
@@ -237,18 +268,22 @@ impl Inbox {
         Some(message)
     }
 
-    /// Waits for a frame, then takes it and up to `max - 1` more queued behind
-    /// it in one step, each turned into what the writer sends (`convert` may
+    /// Waits for a closing frame or queued frames. A closing frame comes
+    /// first; otherwise the oldest frame and up to `max - 1` more behind it are
+    /// taken in one step, each turned into what the writer sends (`convert` may
     /// skip one). `None` once every [`Outbox`] is gone and the queue is empty.
-    pub async fn recv_many<T>(
+    pub async fn next_batch<T>(
         &mut self,
         max: usize,
         mut convert: impl FnMut(Message) -> Option<T>,
-    ) -> Option<Vec<T>> {
+    ) -> Option<Next<T>> {
         poll_fn(|cx| {
             // Registered before looking, so a frame queued meanwhile wakes us.
             self.shared.readable.register(cx.waker());
             let mut state = self.shared.state();
+            if let Some(frame) = state.close.take() {
+                return Poll::Ready(Some(Next::Close(*frame)));
+            }
             let count = state.frames.len().min(max.max(1));
             if count == 0 {
                 return if state.senders == 0 {
@@ -263,7 +298,7 @@ impl Inbox {
             }
             drop(state);
             self.shared.room.notify_one();
-            Poll::Ready(Some(taken))
+            Poll::Ready(Some(Next::Frames(taken)))
         })
         .await
     }
@@ -361,7 +396,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn recv_many_takes_at_most_max_in_order_and_frees_their_room() {
+    async fn a_batch_is_at_most_max_frames_in_order_and_frees_their_room() {
         let (outbox, mut inbox) = queue(QueueLimits {
             frames: 3,
             bytes: 1 << 20,
@@ -371,24 +406,44 @@ mod tests {
         }
         assert_eq!(outbox.offer(Message::text("d")), Offer::Full);
         let texts = |m: Message| m.into_text().ok().map(|t| t.to_string());
-        assert_eq!(
-            inbox.recv_many(2, texts).await,
-            Some(vec!["a".into(), "b".into()])
-        );
+        let batch =
+            |texts: &[&str]| Some(Next::Frames(texts.iter().map(|t| t.to_string()).collect()));
+        assert_eq!(inbox.next_batch(2, texts).await, batch(&["a", "b"]));
         assert_eq!(
             outbox.offer(Message::text("d")),
             Offer::Queued,
             "room again"
         );
-        assert_eq!(
-            inbox.recv_many(8, texts).await,
-            Some(vec!["c".into(), "d".into()])
-        );
+        assert_eq!(inbox.next_batch(8, texts).await, batch(&["c", "d"]));
         drop(outbox);
         assert_eq!(
-            inbox.recv_many(8, texts).await,
+            inbox.next_batch(8, texts).await,
             None,
             "the last sender is gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_close_request_goes_ahead_of_the_queue_once() {
+        let (outbox, mut inbox) = queue(QueueLimits {
+            frames: 4,
+            bytes: 1 << 20,
+        });
+        assert_eq!(outbox.offer(Message::text("a")), Offer::Queued);
+        let away = CloseFrame {
+            code: 1001.into(),
+            reason: "".into(),
+        };
+        outbox.request_close(away.clone());
+        outbox.request_close(CloseFrame {
+            code: 1011.into(),
+            reason: "".into(),
+        });
+        assert_eq!(inbox.next_batch(8, Some).await, Some(Next::Close(away)));
+        assert_eq!(
+            inbox.next_batch(8, Some).await,
+            Some(Next::Frames(vec![Message::text("a")])),
+            "the later request is ignored"
         );
     }
 

@@ -15,7 +15,6 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tokio::time::{Instant, Interval};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -36,11 +35,7 @@ pub async fn serve(
     let (read_half, write_half) = stream.into_split();
     let decoder = Decoder::new(ctx.config.max_frame_size, ctx.config.max_message_size);
     let source = FrameReader::new(read_half, already_read, decoder);
-    let (close_tx, close_rx) = oneshot::channel();
-    let writer = Writer {
-        inbox,
-        close_requests: close_rx,
-    };
+    let writer = Writer { inbox };
     let writer_ctx = Arc::clone(&ctx);
     let writer_done = CancellationToken::new();
     let done = writer_done.clone();
@@ -53,7 +48,6 @@ pub async fn serve(
         ctx: &ctx,
         id,
         outbox,
-        close: Some(close_tx),
         keepalive: Keepalive::new(&ctx.config),
         mock: None,
         joined: false,
@@ -88,7 +82,6 @@ struct Session<'a> {
     ctx: &'a WsContext,
     id: ConnId,
     outbox: Outbox,
-    close: Option<oneshot::Sender<CloseFrame>>,
     keepalive: Keepalive,
     mock: Option<MockTimers>,
     /// Whether a `connect` has succeeded on this socket.
@@ -277,9 +270,7 @@ impl Session<'_> {
 
     /// Asks the writer to send a closing frame; the connection then ends.
     fn close_with(&mut self, frame: CloseFrame) {
-        if let Some(close) = self.close.take() {
-            let _ = close.send(frame);
-        }
+        self.outbox.request_close(frame);
     }
 }
 

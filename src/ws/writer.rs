@@ -4,22 +4,19 @@
 
 use super::config::WsConfig;
 use super::wire::{write_frames, Frame};
-use crate::hub::Inbox;
+use crate::hub::{Inbox, Next};
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::oneshot;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Everything the writer task needs besides the socket.
+/// Everything the writer task needs besides the socket: the connection's
+/// queue, which also carries the closing frame the reader asks for.
 pub(super) struct Writer {
     pub inbox: Inbox,
-    /// The closing frame the reader asks for.
-    pub close_requests: oneshot::Receiver<CloseFrame>,
 }
 
 /// Most frames sent to the socket in one write.
@@ -35,24 +32,17 @@ impl Writer {
         // A client whose socket accepts nothing for this long has stopped reading.
         let stall = config.ping_timeout;
         let closing = config.close_timeout;
-        let mut close_requested = false;
         let result: io::Result<()> = loop {
-            tokio::select! {
-                biased;
-                frame = &mut self.close_requests, if !close_requested => {
-                    close_requested = true;
-                    if let Ok(frame) = frame {
-                        break within(closing, send(&mut io, Message::Close(Some(frame)))).await;
+            match self.inbox.next_batch(BATCH, Frame::new).await {
+                Some(Next::Frames(frames)) => {
+                    if let Err(e) = within(stall, write_frames(&mut io, &frames)).await {
+                        break Err(e);
                     }
                 }
-                frames = self.inbox.recv_many(BATCH, Frame::new) => match frames {
-                    Some(frames) => {
-                        if let Err(e) = within(stall, write_frames(&mut io, &frames)).await {
-                            break Err(e);
-                        }
-                    }
-                    None => break Ok(()),
-                },
+                Some(Next::Close(frame)) => {
+                    break within(closing, send(&mut io, Message::Close(Some(frame)))).await;
+                }
+                None => break Ok(()),
             }
         };
         let result = match result {
