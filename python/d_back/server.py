@@ -181,8 +181,10 @@ class WebSocketServer:
 
         Raises:
             ValueError: an interval (argument or environment) or the callback timeout
-                is not a positive number, a limit is out of range, or a trusted proxy
-                is not an IP address.
+                is not a positive number, a limit is out of range, a trusted proxy
+                is not an IP address, or `$D_BACK_THREAD_NICE` is not a whole number
+                from 0 to 19 (read by the first server of the process: how many nice
+                levels below the creating thread the server's threads run).
         """
         self._mock_presence_interval = mock_interval(
             "mock_presence_interval",
