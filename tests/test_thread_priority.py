@@ -123,3 +123,43 @@ def test_the_command_line_reports_a_bad_value_in_one_line():
         "Error: environment variable D_BACK_THREAD_NICE='twenty' must be a whole "
         "number from 0 to 19"
     ]
+
+
+def test_servers_that_are_gone_leave_no_threads_behind():
+    # Each server has a fan-out thread of its own; a cog reloaded many times must
+    # not accumulate them.
+    script = textwrap.dedent(
+        """
+        import gc, os, time
+        from d_back.server import WebSocketServer
+
+        def fanout_threads():
+            count = 0
+            for tid in os.listdir("/proc/self/task"):
+                try:
+                    with open(f"/proc/self/task/{tid}/comm") as comm:
+                        count += comm.read().strip() == "d-back-fanout"
+                except FileNotFoundError:  # a thread that just ended
+                    pass
+            return count
+
+        def settle(expected):
+            # Threads name themselves when they start and vanish when they end.
+            for _ in range(500):
+                if fanout_threads() == expected:
+                    break
+                time.sleep(0.01)
+            return fanout_threads()
+
+        servers = [WebSocketServer() for _ in range(20)]
+        print("ALIVE", settle(20))
+        del servers
+        gc.collect()
+        print("GONE", settle(0))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ALIVE", "20", "GONE", "0"]
