@@ -252,7 +252,9 @@ impl Drop for Slot<'_> {
 }
 
 impl Inbox {
-    /// The next frame; `None` once every [`Outbox`] is gone and the queue is empty.
+    /// The next frame; `None` once every [`Outbox`] is gone and the queue is
+    /// empty. The writer uses [`Inbox::next_batch`]; this is for tests.
+    #[cfg(test)]
     pub async fn recv(&mut self) -> Option<Message> {
         match self.next_batch(1, Some).await? {
             Next::Frames(mut frames) => frames.pop(),
@@ -260,7 +262,8 @@ impl Inbox {
         }
     }
 
-    /// The next frame if one is waiting.
+    /// The next frame if one is waiting (for tests).
+    #[cfg(test)]
     pub fn try_recv(&mut self) -> Option<Message> {
         let mut state = self.shared.state();
         let message = self.shared.pop(&mut state)?;
