@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import enum
 import json
+from typing import Any
 
 import pytest
 from helpers import CANNOT_CONNECT, CUSTOM_SERVERS, CUSTOM_USERS, error_frame
@@ -226,6 +229,82 @@ async def test_users_are_passed_through_verbatim(serve):
         raw = await client.recv_raw()
         expected_data = {"users": users, "request": {"server": "dworld"}, "serverName": "D-World"}
         assert raw == json.dumps({"type": "server-join", "data": expected_data})
+
+
+class Level(enum.IntEnum):
+    ADMIN = 3
+
+
+class Name(str):
+    pass
+
+
+Point = collections.namedtuple("Point", "x y")
+
+
+def nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = {"down": [value]}
+    return value
+
+
+# User data as cogs return it, for the byte-exact `json.dumps` text in `server-join`.
+USER_DATA_SHAPES = {
+    "plain": {
+        f"u{i}": {"uid": f"u{i}", "username": f"user {i}", "status": "online"} for i in range(60)
+    },
+    "escapes": {"u": {"username": 'q"b\\s/\n\r\t\b\f\x00\x1f\x7f~ é☃😀'}},
+    "lone surrogate": {"u": {"username": "broken \ud800 name"}},
+    "numbers": {
+        "u": {
+            "ints": [0, -1, 2**63 - 1, -(2**63), 2**64, -(10**30), True, False],
+            "floats": [
+                0.0,
+                -0.0,
+                0.1,
+                1.5,
+                1e16,
+                1e15,
+                1e-05,
+                0.0001,
+                2.5e-300,
+                1.7976931348623157e308,
+            ],
+        }
+    },
+    "tuples and empties": {"u": {"tags": ("a", ("b",)), "none": None, "e": [], "d": {}}},
+    "subclasses": {"u": {"level": Level.ADMIN, "name": Name("sub"), "at": Point(1, 2)}},
+    "dict subclass": collections.OrderedDict([("u", {"uid": "u"})]),
+    "non-str keys": {"u": {7: "seven", 2.5: "f", False: "no", None: "n"}},
+    "deep": {"u": nested(150)},
+}
+
+
+@pytest.mark.parametrize("users", USER_DATA_SHAPES.values(), ids=USER_DATA_SHAPES.keys())
+async def test_user_data_is_encoded_exactly_like_json_dumps(serve, users):
+    async def get_users(key):
+        return users
+
+    running = await serve(on_get_user_data=get_users)
+    async with running.client() as client:
+        await client.send({"type": "connect", "data": {"server": "dworld"}})
+        raw = await client.recv_raw()
+    expected_data = {"users": users, "request": {"server": "dworld"}, "serverName": "D-World"}
+    assert raw == json.dumps({"type": "server-join", "data": expected_data})
+
+
+async def test_circular_user_data_fails_the_join(serve):
+    users: dict[str, Any] = {"u": {}}
+    users["u"]["self"] = users
+
+    async def get_users(key):
+        return users
+
+    running = await serve(on_get_user_data=get_users)
+    async with running.client() as client:
+        assert await client.join("dworld") == json.loads(error_frame(CANNOT_CONNECT))
+        assert client.is_open
 
 
 async def test_callbacks_receive_the_mapping_key(serve):

@@ -29,9 +29,9 @@ async def invoke(
 ) -> str | bool | StaticResult:
     """Call `callback(*args)`, await it if needed, and convert the result.
 
-    mode "json" returns `json.dumps(result)` (NaN and infinities are refused: the
-    browser's `JSON.parse` cannot read them), "bool" the result's truthiness,
-    "static" `None` or `(content_type, file_path, body)`.
+    mode "json" returns the `json.dumps(result)` text, encoded natively (NaN and
+    infinities are refused: the browser's `JSON.parse` cannot read them); "bool"
+    the result's truthiness; "static" `None` or `(content_type, file_path, body)`.
     """
     try:
         result = callback(*json.loads(args_json))
@@ -41,7 +41,7 @@ async def invoke(
             return bool(result)
         if mode == "static":
             return _static_result(result)
-        return json.dumps(result, allow_nan=False)
+        return _native.encode_json(result)
     except Exception:
         logger.exception("%s callback failed", name)
         raise

@@ -5,6 +5,7 @@ from typing import Any, final
 
 __all__ = [
     "__version__",
+    "encode_json",
     "mock_server_data_json",
     "mock_user_data_json",
     "NativeServer",
@@ -12,6 +13,10 @@ __all__ = [
 ]
 
 __version__: str
+
+def encode_json(value: Any) -> str:
+    """`json.dumps(value, allow_nan=False)`, natively for plain built-in data;
+    raises what `json.dumps` raises."""
 
 def mock_server_data_json() -> str:
     """The mock server list as JSON text (`json.dumps` format)."""

@@ -51,7 +51,19 @@ pub fn write_value(out: &mut String, value: &Value) {
 /// Appends a JSON string literal with `ensure_ascii` escaping.
 pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
-    for ch in s.chars() {
+    let mut rest = s;
+    while !rest.is_empty() {
+        // Printable ASCII other than `"` and `\` goes out as it is, a run at a time.
+        let plain = rest
+            .bytes()
+            .position(|b| !(b' '..=b'~').contains(&b) || b == b'"' || b == b'\\')
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..plain]);
+        rest = &rest[plain..];
+        let Some(ch) = rest.chars().next() else {
+            break;
+        };
+        rest = &rest[ch.len_utf8()..];
         match ch {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -60,7 +72,6 @@ pub fn write_str(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(ch),
             _ => {
                 let mut units = [0u16; 2];
                 for unit in ch.encode_utf16(&mut units) {
@@ -101,9 +112,10 @@ fn write_float(out: &mut String, f: f64) {
     }
 }
 
-/// Python's `repr(float)`: shortest round-trip digits, positional notation for
-/// decimal exponents in (-4, 16], scientific otherwise (`1e+16`, `1e-05`).
-fn float_repr(f: f64) -> String {
+/// Python's `repr(float)` for a finite `f`: shortest round-trip digits,
+/// positional notation for decimal exponents in (-4, 16], scientific otherwise
+/// (`1e+16`, `1e-05`).
+pub fn float_repr(f: f64) -> String {
     // `{:e}` gives the shortest round-trip digits, e.g. "-1.5e-7" or "0e0".
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));

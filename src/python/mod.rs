@@ -6,6 +6,7 @@
 mod bridge;
 mod broadcasts;
 mod callbacks;
+mod encode_json;
 mod errors;
 mod interpreter;
 mod logging;
@@ -42,6 +43,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let gate = wrap_pyfunction!(interpreter::close_interpreter_gate, module)?;
     py.import("atexit")?.call_method1("register", (gate,))?;
     module.add("__version__", crate::VERSION)?;
+    module.add_function(wrap_pyfunction!(encode_json::encode_json, module)?)?;
     module.add_function(wrap_pyfunction!(mock_server_data_json, module)?)?;
     module.add_function(wrap_pyfunction!(mock_user_data_json, module)?)?;
     module.add_class::<native_server::NativeServer>()?;
