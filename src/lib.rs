@@ -12,6 +12,7 @@ pub mod protocol;
 pub mod provider;
 pub mod server;
 mod task;
+mod tcp_cork;
 pub mod thread_priority;
 pub mod ws;
 

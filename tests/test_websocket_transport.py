@@ -7,6 +7,8 @@ import base64
 import contextlib
 import hashlib
 import os
+import socket
+import sys
 
 import pytest
 from helpers import HOST, eventually, raw_http, request_bytes
@@ -58,6 +60,34 @@ async def test_raw_handshake_succeeds(mock_server):
         assert accept in head
         first = await asyncio.wait_for(reader.readexactly(2), 5)
         assert first[0] == 0x81, "first frame must be a final text frame (server-list)"
+    finally:
+        writer.close()
+
+
+# struct tcp_info: tcpi_data_segs_in, a __u32 at byte 152 (Linux 4.6 and later).
+TCPI_DATA_SEGS_IN = slice(152, 156)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TCP_CORK is Linux-only")
+async def test_handshake_answer_and_server_list_arrive_in_one_segment(mock_server):
+    """One packet, one wake-up of the client, one acknowledgement per connection."""
+    port = mock_server.port
+    request = request_bytes("GET", "/ws", port, headers=handshake_headers())
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 101")
+        opcode, length = await asyncio.wait_for(reader.readexactly(2), 5)
+        assert opcode == 0x81
+        if length == 126:
+            length = int.from_bytes(await reader.readexactly(2), "big")
+        payload = await asyncio.wait_for(reader.readexactly(length), 5)
+        assert payload.startswith(b'{"type": "server-list"')
+        info = writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        if len(info) < TCPI_DATA_SEGS_IN.stop:
+            pytest.skip("kernel too old to count data segments")
+        assert int.from_bytes(info[TCPI_DATA_SEGS_IN], sys.byteorder) == 1
     finally:
         writer.close()
 

@@ -1,6 +1,7 @@
 //! One accepted TCP connection speaking HTTP/1.1 (until it upgrades).
 
 use super::{router, HttpContext};
+use crate::tcp_cork::Cork;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -39,9 +40,10 @@ pub async fn serve(
     limits: HttpLimits,
 ) {
     let _ = stream.set_nodelay(true);
+    let cork = Cork::of(&stream);
     let service_ctx = Arc::clone(&ctx);
     let service =
-        service_fn(move |request| router::route(request, remote, Arc::clone(&service_ctx)));
+        service_fn(move |request| router::route(request, remote, cork, Arc::clone(&service_ctx)));
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)

@@ -4,6 +4,7 @@
 use super::{monitoring, responses, static_files, upgrade, Body, HttpContext};
 use crate::metrics::{timed_call, CallFailure};
 use crate::provider::{Callback, StaticOverride};
+use crate::tcp_cork::Cork;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONNECTION};
@@ -18,10 +19,11 @@ use tokio::net::TcpStream;
 pub async fn route(
     request: Request<Incoming>,
     remote: SocketAddr,
+    cork: Cork,
     ctx: Arc<HttpContext>,
 ) -> Result<Response<Body>, Infallible> {
     if upgrade::wants_upgrade(&request) && request.method() == Method::GET {
-        return Ok(start_websocket(request, remote, ctx));
+        return Ok(start_websocket(request, remote, cork, ctx));
     }
     let head_only = match *request.method() {
         Method::GET => false,
@@ -89,6 +91,7 @@ fn head(response: Response<Body>, head_only: bool) -> Response<Body> {
 fn start_websocket(
     mut request: Request<Incoming>,
     remote: SocketAddr,
+    cork: Cork,
     ctx: Arc<HttpContext>,
 ) -> Response<Body> {
     let remote = ctx.access.client_addr(remote, request.headers());
@@ -139,5 +142,9 @@ fn start_websocket(
                 Err(_) => tracing::error!("upgraded connection is not a TCP stream"),
             }
         }));
+    if ctx.ws.config.sends_server_list() {
+        // Released by the connection's writer once the list is written.
+        cork.hold();
+    }
     response
 }

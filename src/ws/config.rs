@@ -64,4 +64,9 @@ impl WsConfig {
             bytes: self.queue_bytes,
         }
     }
+
+    /// Whether a connection's first frame is the `server-list` (not in echo mode).
+    pub fn sends_server_list(&self) -> bool {
+        !self.echo
+    }
 }

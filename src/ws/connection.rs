@@ -11,6 +11,7 @@ use crate::hub::{ConnId, Outbox};
 use crate::protocol::client::{self, ClientFrame, ConnectRequest};
 use crate::protocol::frames;
 use crate::provider::MockEvents;
+use crate::tcp_cork::Cork;
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,10 +33,11 @@ pub async fn serve(
 ) {
     let (id, outbox, inbox) = ctx.hub.register(remote, ctx.config.queue_limits());
     let registration = Registration { ctx: &ctx, id };
+    let cork = ctx.config.sends_server_list().then(|| Cork::of(&stream));
     let (read_half, write_half) = stream.into_split();
     let decoder = Decoder::new(ctx.config.max_frame_size, ctx.config.max_message_size);
     let source = FrameReader::new(read_half, already_read, decoder);
-    let writer = Writer { inbox };
+    let writer = Writer { inbox, cork };
     let writer_ctx = Arc::clone(&ctx);
     let writer_done = CancellationToken::new();
     let done = writer_done.clone();
@@ -111,7 +113,7 @@ impl Session<'_> {
         shutdown: &CancellationToken,
         writer_done: &CancellationToken,
     ) {
-        if !self.ctx.config.echo {
+        if self.ctx.config.sends_server_list() {
             let list = join::server_list(self.ctx).await;
             self.reply(list).await;
         }

@@ -5,6 +5,7 @@
 use super::config::WsConfig;
 use super::wire::{write_frames, Frame};
 use crate::hub::{Inbox, Next};
+use crate::tcp_cork::Cork;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::pin;
@@ -17,6 +18,9 @@ use tokio_tungstenite::tungstenite::Message;
 /// queue, which also carries the closing frame the reader asks for.
 pub(super) struct Writer {
     pub inbox: Inbox,
+    /// Set while the handshake answer waits for the first frame (see
+    /// [`crate::tcp_cork`]); released after the first write.
+    pub cork: Option<Cork>,
 }
 
 /// Most frames sent to the socket in one write.
@@ -35,12 +39,20 @@ impl Writer {
         let result: io::Result<()> = loop {
             match self.inbox.next_batch(BATCH, Frame::new).await {
                 Some(Next::Frames(frames)) => {
-                    if let Err(e) = within(stall, write_frames(&mut io, &frames)).await {
+                    let written = within(stall, write_frames(&mut io, &frames)).await;
+                    if let Some(cork) = self.cork.take() {
+                        cork.release();
+                    }
+                    if let Err(e) = written {
                         break Err(e);
                     }
                 }
                 Some(Next::Close(frame)) => {
-                    break within(closing, send(&mut io, Message::Close(Some(frame)))).await;
+                    let sent = within(closing, send(&mut io, Message::Close(Some(frame)))).await;
+                    if let Some(cork) = self.cork.take() {
+                        cork.release();
+                    }
+                    break sent;
                 }
                 None => break Ok(()),
             }
