@@ -51,19 +51,28 @@ pub fn write_value(out: &mut String, value: &Value) {
 /// Appends a JSON string literal with `ensure_ascii` escaping.
 pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
-    let mut rest = s;
-    while !rest.is_empty() {
-        // Printable ASCII other than `"` and `\` goes out as it is, a run at a time.
-        let plain = rest
-            .bytes()
-            .position(|b| !(b' '..=b'~').contains(&b) || b == b'"' || b == b'\\')
-            .unwrap_or(rest.len());
-        out.push_str(&rest[..plain]);
-        rest = &rest[plain..];
-        let Some(ch) = rest.chars().next() else {
+    let bytes = s.as_bytes();
+    // `bytes[plain..at]` goes out as it is; `at` is always on a char boundary.
+    let mut plain = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        if let Some(chunk) = bytes.get(at..at + 8) {
+            if chunk_is_plain(chunk) {
+                at += 8;
+                continue;
+            }
+        }
+        let byte = bytes[at];
+        if is_plain(byte) {
+            at += 1;
+            continue;
+        }
+        out.push_str(&s[plain..at]);
+        let Some(ch) = s[at..].chars().next() else {
             break;
         };
-        rest = &rest[ch.len_utf8()..];
+        at += ch.len_utf8();
+        plain = at;
         match ch {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -75,12 +84,46 @@ pub fn write_str(out: &mut String, s: &str) {
             _ => {
                 let mut units = [0u16; 2];
                 for unit in ch.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{unit:04x}");
+                    push_unicode_escape(out, *unit);
                 }
             }
         }
     }
+    out.push_str(&s[plain..]);
     out.push('"');
+}
+
+/// `\u` and four lowercase hex digits, as Python writes them.
+fn push_unicode_escape(out: &mut String, unit: u16) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("\\u");
+    for shift in [12, 8, 4, 0] {
+        out.push(char::from(HEX[usize::from((unit >> shift) & 0xf)]));
+    }
+}
+
+/// Printable ASCII other than `"` and `\`: written without escaping.
+fn is_plain(byte: u8) -> bool {
+    (b' '..=b'~').contains(&byte) && byte != b'"' && byte != b'\\'
+}
+
+/// [`is_plain`] for 8 bytes at once (user data is mostly plain ASCII).
+fn chunk_is_plain(chunk: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+        return false;
+    };
+    let word = u64::from_ne_bytes(bytes);
+    // Whether some byte of `v` is zero (exact as a yes/no answer).
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH != 0;
+    let high_bit = word & HIGH != 0;
+    !(below_space
+        || high_bit
+        || has_zero(word ^ (ONES * u64::from(b'"')))
+        || has_zero(word ^ (ONES * u64::from(b'\\')))
+        || has_zero(word ^ (ONES * 0x7f)))
 }
 
 fn write_number(out: &mut String, n: &Number) {
@@ -272,6 +315,53 @@ mod tests {
             r#""a\"b\\c\n\r\t\b\f""#
         );
         assert_eq!(dumps(&json!("\u{1}\u{7f}~")), r#""\u0001\u007f~""#);
+    }
+
+    /// The escaping rule one char at a time, as Python's encoder states it.
+    fn reference_str(s: &str) -> String {
+        let mut out = String::from('"');
+        for ch in s.chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                ' '..='~' => out.push(ch),
+                _ => {
+                    let mut units = [0u16; 2];
+                    for unit in ch.encode_utf16(&mut units) {
+                        let _ = write!(out, "\\u{unit:04x}");
+                    }
+                }
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn string_escaping_matches_the_rule(s in "(\\PC|[\\x00-\\x7f]|é|😀){0,40}") {
+            let mut out = String::new();
+            write_str(&mut out, &s);
+            proptest::prop_assert_eq!(out, reference_str(&s));
+        }
+    }
+
+    #[test]
+    fn every_ascii_byte_in_every_chunk_position_is_escaped_right() {
+        for byte in 0u8..=0x7f {
+            for position in 0..10 {
+                let mut s = "abcdefghij".to_owned();
+                s.replace_range(position..=position, &char::from(byte).to_string());
+                let mut out = String::new();
+                write_str(&mut out, &s);
+                assert_eq!(out, reference_str(&s), "byte {byte:#x} at {position}");
+            }
+        }
     }
 
     #[test]
