@@ -128,7 +128,7 @@ impl LoopCalls {
             (id, !std::mem::replace(&mut state.drain_scheduled, true))
         };
         if wake {
-            self.wake();
+            self.wake_soon();
         }
         Ok(Pending {
             calls: Arc::clone(self),
@@ -156,6 +156,21 @@ impl LoopCalls {
         if wake {
             self.wake();
         }
+    }
+
+    /// [`Self::wake`], once the tokio worker has run the tasks that are ready
+    /// now. In a burst of joins those queue their calls too, and the loop
+    /// takes them all in one wake-up instead of one each; the wait is at most
+    /// one round of the worker's queue (it rings before it would sleep).
+    fn wake_soon(self: &Arc<Self>) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.wake();
+        }
+        let calls = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            calls.wake();
+        });
     }
 
     /// Schedules a drain on the loop; if that is impossible (the loop is
