@@ -3,6 +3,7 @@
 //! surrogates) is left to the Python side's `json.dumps`, whose output is the
 //! contract; for plain strings both give the same bytes.
 
+use super::utf8::utf8;
 use crate::protocol::frames::{self, Presence};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyString};
@@ -17,7 +18,7 @@ pub struct Encoded<'a> {
 /// The text of an exact `str` (`None` for anything else, and for lone
 /// surrogates, which have no UTF-8 form).
 fn plain_str<'a>(value: &'a Bound<'_, PyAny>) -> Option<Cow<'a, str>> {
-    value.cast_exact::<PyString>().ok()?.to_cow().ok()
+    utf8(value.cast_exact::<PyString>().ok()?).map(Cow::Borrowed)
 }
 
 /// A plain `str` if truthy, `None` if falsy (`None` or `""`); `Err` when

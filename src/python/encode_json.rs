@@ -9,6 +9,7 @@
 //! deep or circular nesting) goes to `json.dumps` itself, so the text and the
 //! errors are always exactly Python's.
 
+use super::utf8::utf8;
 use crate::protocol::pyjson;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -52,7 +53,7 @@ fn write_value(
         return Err(Unsupported);
     }
     if let Ok(text) = value.cast_exact::<PyString>() {
-        pyjson::write_str(out, utf8(text)?);
+        pyjson::write_str(out, utf8(text).ok_or(Unsupported)?);
     } else if let Ok(map) = value.cast_exact::<PyDict>() {
         out.push('{');
         for (i, (key, item)) in map.iter().enumerate() {
@@ -60,7 +61,7 @@ fn write_value(
                 out.push_str(", ");
             }
             let key = key.cast_exact::<PyString>().map_err(|_| Unsupported)?;
-            pyjson::write_str(out, utf8(key)?);
+            pyjson::write_str(out, utf8(key).ok_or(Unsupported)?);
             out.push_str(": ");
             write_value(out, &item, depth + 1)?;
         }
@@ -96,32 +97,6 @@ fn write_value(
         return Err(Unsupported);
     }
     Ok(())
-}
-
-/// The string's UTF-8 form, kept inside the string object (no copy for ASCII).
-/// `None` for a string with lone surrogates, which UTF-8 cannot hold.
-fn utf8<'a>(text: &'a Bound<'_, PyString>) -> Result<&'a str, Unsupported> {
-    // `PyUnicode_AsUTF8AndSize` is in the stable ABI from 3.10 and exported by
-    // every CPython 3 before; pyo3 only declares it for 3.10 builds.
-    extern "C" {
-        fn PyUnicode_AsUTF8AndSize(
-            unicode: *mut pyo3::ffi::PyObject,
-            size: *mut pyo3::ffi::Py_ssize_t,
-        ) -> *const std::ffi::c_char;
-    }
-    let mut size: pyo3::ffi::Py_ssize_t = 0;
-    // SAFETY: `text` is a live str (the GIL is held through the borrow); the
-    // buffer belongs to it and lives as long as it does.
-    let data = unsafe { PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut size) };
-    if data.is_null() {
-        // The UnicodeEncodeError is json.dumps's to decide about.
-        let _ = PyErr::take(text.py());
-        return Err(Unsupported);
-    }
-    let len = usize::try_from(size).map_err(|_| Unsupported)?;
-    // SAFETY: CPython returns `size` bytes of valid UTF-8 at `data`.
-    let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
-    std::str::from_utf8(bytes).map_err(|_| Unsupported)
 }
 
 fn write_items<'py>(

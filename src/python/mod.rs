@@ -12,6 +12,7 @@ mod interpreter;
 mod logging;
 mod loop_calls;
 mod native_server;
+mod utf8;
 
 use crate::protocol::pyjson;
 use crate::provider::MockProvider;
