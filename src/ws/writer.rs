@@ -40,18 +40,14 @@ impl Writer {
             match self.inbox.next_batch(BATCH, Frame::new).await {
                 Some(Next::Frames(frames)) => {
                     let written = within(stall, write_frames(&mut io, &frames)).await;
-                    if let Some(cork) = self.cork.take() {
-                        cork.release();
-                    }
+                    self.uncork();
                     if let Err(e) = written {
                         break Err(e);
                     }
                 }
                 Some(Next::Close(frame)) => {
                     let sent = within(closing, send(&mut io, Message::Close(Some(frame)))).await;
-                    if let Some(cork) = self.cork.take() {
-                        cork.release();
-                    }
+                    self.uncork();
                     break sent;
                 }
                 None => break Ok(()),
@@ -63,6 +59,13 @@ impl Writer {
         };
         if let Err(error) = result {
             tracing::debug!(%error, "WebSocket write ended");
+        }
+    }
+
+    /// Sends what the cork held back with the first write (see [`crate::tcp_cork`]).
+    fn uncork(&mut self) {
+        if let Some(cork) = self.cork.take() {
+            cork.release();
         }
     }
 }
