@@ -10,7 +10,6 @@ Run from a shell with `d_back`, `python -m d_back` or `python -m d_back.server`
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import random
@@ -369,7 +368,7 @@ class WebSocketServer:
             ValueError: a float is NaN or infinite (nothing is sent).
         """
         sent = self._native.broadcast_message(server, uid, message, channel)
-        if sent is None:  # not all plain str: json.dumps encodes it
+        if sent is None:  # not all plain str: encoded as json.dumps would
             frame = {
                 "type": "message",
                 "server": server,
@@ -399,7 +398,7 @@ class WebSocketServer:
             ValueError: a float is NaN or infinite (nothing is sent).
         """
         sent = self._native.broadcast_presence(server, uid, status, username, role_color, delete)
-        if sent is None:  # not all plain str: json.dumps encodes it
+        if sent is None:  # not all plain str: encoded as json.dumps would
             data: dict[str, Any] = {"uid": uid, "status": status}
             if username:
                 data["username"] = username
@@ -421,17 +420,17 @@ class WebSocketServer:
             ValueError: a float is NaN or infinite (nothing is sent).
         """
         sent = self._native.broadcast_client_id_update(server, client_id)
-        if sent is None:  # not a plain str: json.dumps encodes it
+        if sent is None:  # not a plain str: encoded as json.dumps would
             frame = {"type": "update-clientid", "server": server, "data": {"clientId": client_id}}
             sent = self._broadcast(server, frame)
         if not sent:
             _not_sent(server, "update-clientid")
 
     def _broadcast(self, server: object, frame: dict[str, Any]) -> int:
-        # Frames the core could not encode (values that are not plain str),
-        # encoded once by json.dumps; errors reach the caller. NaN/Infinity
+        # Frames with values that are not plain str (a Discord ID as an int, say),
+        # encoded once with json.dumps's exact text and errors; NaN/Infinity
         # are refused: the browser's JSON.parse cannot read them.
-        text = json.dumps(frame, allow_nan=False)
+        text = _native.encode_json(frame)
         if isinstance(server, str):
             return self._native.broadcast(server, text)
         return 0
