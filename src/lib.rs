@@ -14,6 +14,7 @@ pub mod server;
 mod task;
 mod tcp_cork;
 pub mod thread_priority;
+pub mod worker_threads;
 pub mod ws;
 
 /// The package version, reported by `/api/version`, `--version` and `__version__`.

@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -407,3 +408,58 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+# Starts a server, lets one browser join, then reports every thread's name and
+# nice value as /proc shows them (what `top -H` or `ps -eLo comm,ni` list).
+_THREADS_PROBE = textwrap.dedent(
+    """
+    import asyncio, json, os
+    from websockets.asyncio.client import connect
+    from d_back.server import WebSocketServer
+
+    def threads():
+        found = []
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as stat:
+                text = stat.read()
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            nice = int(text[text.rindex(")") + 2 :].split()[16])
+            found.append({"name": name, "nice": nice, "main": int(tid) == os.getpid()})
+        return found
+
+    async def main():
+        server = WebSocketServer(port=0, host="127.0.0.1")
+        serving = asyncio.create_task(server.start())
+        while server.server is None:
+            await asyncio.sleep(0.01)
+        port = server.server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/") as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"type": "connect", "data": {"server": None}}))
+            while json.loads(await ws.recv())["type"] != "server-join":
+                pass
+            print("THREADS", json.dumps(threads()), flush=True)
+        await server.stop()
+        await serving
+
+    asyncio.run(main())
+    """
+)
+
+
+def server_threads(env: dict[str, str | None]) -> list[dict[str, Any]]:
+    """The threads of a fresh interpreter serving one joined browser, each as
+    `{"name", "nice", "main"}`; `env` sets (or, with None, removes) variables."""
+    child_env = {k: v for k, v in os.environ.items() if k not in env}
+    child_env.update({k: v for k, v in env.items() if v is not None})
+    result = subprocess.run(
+        [sys.executable, "-c", _THREADS_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env,
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("THREADS "))
+    return json.loads(line.removeprefix("THREADS "))

@@ -7,67 +7,22 @@ by the first server created, with the environment of that moment.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from helpers import server_threads
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's"
 )
 
-# Starts a server, lets one browser join, then reports every thread's name and
-# nice value as /proc shows them (what `top -H` or `ps -eLo comm,ni` list).
-PROBE = textwrap.dedent(
-    """
-    import asyncio, json, os, threading
-    from websockets.asyncio.client import connect
-    from d_back.server import WebSocketServer
-
-    def threads():
-        found = []
-        for tid in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{tid}/stat") as stat:
-                text = stat.read()
-            name = text[text.index("(") + 1 : text.rindex(")")]
-            nice = int(text[text.rindex(")") + 2 :].split()[16])
-            found.append({"name": name, "nice": nice, "main": int(tid) == os.getpid()})
-        return found
-
-    async def main():
-        server = WebSocketServer(port=0, host="127.0.0.1")
-        serving = asyncio.create_task(server.start())
-        while server.server is None:
-            await asyncio.sleep(0.01)
-        port = server.server.sockets[0].getsockname()[1]
-        async with connect(f"ws://127.0.0.1:{port}/") as ws:
-            await ws.recv()
-            await ws.send(json.dumps({"type": "connect", "data": {"server": None}}))
-            while json.loads(await ws.recv())["type"] != "server-join":
-                pass
-            print("THREADS", json.dumps(threads()), flush=True)
-        await server.stop()
-        await serving
-
-    asyncio.run(main())
-    """
-)
-
 
 def probe(nice_env: str | None) -> tuple[int, dict[str, set[int]]]:
     """The main thread's nice value and the nice values seen per thread name."""
-    env = {k: v for k, v in os.environ.items() if k != "D_BACK_THREAD_NICE"}
-    if nice_env is not None:
-        env["D_BACK_THREAD_NICE"] = nice_env
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, env=env
-    )
-    assert result.returncode == 0, result.stderr
-    line = next(line for line in result.stdout.splitlines() if line.startswith("THREADS "))
-    threads = json.loads(line.removeprefix("THREADS "))
+    threads = server_threads({"D_BACK_THREAD_NICE": nice_env})
     main = next(t["nice"] for t in threads if t["main"])
     by_name: dict[str, set[int]] = {}
     for thread in threads:

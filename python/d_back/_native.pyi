@@ -29,7 +29,8 @@ class NativeServer:
     """One HTTP + WebSocket listener, driven by `d_back.server.WebSocketServer`."""
 
     def __init__(self) -> None:
-        """Raises `ValueError` if `$D_BACK_THREAD_NICE` is bad (first server only)."""
+        """Raises `ValueError` if `$D_BACK_THREAD_NICE` or `$D_BACK_WORKER_THREADS`
+        is bad (first server only)."""
     def set_static_dir(self, path: str) -> None:
         """Directory served over HTTP; takes effect for the next request."""
     def set_mock_intervals(self, presence: float, message: float) -> None:

@@ -181,9 +181,11 @@ class WebSocketServer:
         Raises:
             ValueError: an interval (argument or environment) or the callback timeout
                 is not a positive number, a limit is out of range, a trusted proxy
-                is not an IP address, or `$D_BACK_THREAD_NICE` is not a whole number
+                is not an IP address, `$D_BACK_THREAD_NICE` is not a whole number
                 from 0 to 19 (read by the first server of the process: how many nice
-                levels below the creating thread the server's threads run).
+                levels below the creating thread the server's threads run), or
+                `$D_BACK_WORKER_THREADS` is not a whole number from 1 to 1024 (also
+                read by the first server: how many worker threads it starts).
         """
         self._mock_presence_interval = mock_interval(
             "mock_presence_interval",

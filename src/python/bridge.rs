@@ -8,6 +8,7 @@
 
 use super::interpreter;
 use crate::thread_priority::{NiceSteps, ThreadPriority};
+use crate::worker_threads::WorkerThreads;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -27,6 +28,17 @@ pub fn thread_priority() -> PyResult<ThreadPriority> {
     Ok(*PRIORITY.get_or_init(|| steps.below_this_thread()))
 }
 
+/// The number of worker threads of the runtime, as the environment said when
+/// the first server was created.
+pub fn worker_threads() -> PyResult<WorkerThreads> {
+    static WORKERS: OnceLock<WorkerThreads> = OnceLock::new();
+    if let Some(workers) = WORKERS.get() {
+        return Ok(*workers);
+    }
+    let workers = WorkerThreads::from_env().map_err(PyValueError::new_err)?;
+    Ok(*WORKERS.get_or_init(|| workers))
+}
+
 /// The runtime all servers of the process run on, started by the first
 /// server created.
 pub fn runtime() -> &'static Runtime {
@@ -34,9 +46,12 @@ pub fn runtime() -> &'static Runtime {
     RUNTIME.get_or_init(|| {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.enable_all().thread_name("d-back");
-        // Set by then: creating a server fixes it before it needs the runtime.
+        // Both set by then: creating a server fixes them before it needs the runtime.
         thread_priority()
             .unwrap_or_default()
+            .for_runtime(&mut builder);
+        worker_threads()
+            .unwrap_or_else(|_| WorkerThreads::for_cores(1))
             .for_runtime(&mut builder);
         builder
             .build()

@@ -53,6 +53,7 @@ impl NativeServer {
     #[new]
     fn new() -> PyResult<Self> {
         let priority = bridge::thread_priority()?;
+        bridge::worker_threads()?;
         let hub = Arc::new(Hub::new());
         let fanout = Fanout::spawn(Arc::clone(&hub), priority).map_err(os_error)?;
         Ok(Self {

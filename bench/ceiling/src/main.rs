@@ -20,6 +20,7 @@ use d_back::protocol::pyjson;
 use d_back::provider::{Provider, ProviderFuture, ServerData, StaticOverride, UserList};
 use d_back::server::{Server, ServerParts};
 use d_back::thread_priority::NiceSteps;
+use d_back::worker_threads::WorkerThreads;
 use d_back::ws::WsConfig;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -278,10 +279,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    // The same runtime shape as the Python extension's: one worker per core,
+    // The same runtime shape as the Python extension's: the workers
+    // `D_BACK_WORKER_THREADS` asks for (one fewer than the cores by default),
     // below the starting thread's priority as `D_BACK_THREAD_NICE` says.
-    let priority = match NiceSteps::from_env() {
-        Ok(steps) => steps.below_this_thread(),
+    let shape = NiceSteps::from_env().and_then(|steps| Ok((steps, WorkerThreads::from_env()?)));
+    let (steps, workers) = match shape {
+        Ok(shape) => shape,
         Err(message) => {
             eprintln!("d-back-ceiling: {message}");
             return std::process::ExitCode::from(2);
@@ -289,7 +292,8 @@ fn main() -> std::process::ExitCode {
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name("d-back");
-    priority.for_runtime(&mut builder);
+    steps.below_this_thread().for_runtime(&mut builder);
+    workers.for_runtime(&mut builder);
     let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(e) => {
